@@ -1,0 +1,198 @@
+// Package store is the bun adapter of portal.Store for PostgreSQL (pgx
+// through database/sql) and SQLite (pure-Go modernc driver), with the
+// embedded migrations both share. It translates driver errors into domain
+// errors: no rows -> portal.ErrNotFound, unique violations -> conflict,
+// lost connections -> portal.ErrUnavailable.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/migrate"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/clientportal/portal/internal/portal"
+	"github.com/clientportal/portal/internal/secretbox"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DB is the store. It implements portal.Store; InTx hands out copies bound
+// to a transaction.
+type DB struct {
+	db       *bun.DB
+	idb      bun.IDB // db, or the transaction this copy is bound to
+	postgres bool
+	box      *secretbox.Box // seals outbox payloads
+}
+
+var _ portal.Store = (*DB)(nil)
+
+// IsPostgres reports whether url names a PostgreSQL database; anything else
+// is taken as a SQLite file path (or a file: URL).
+func IsPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// Open connects to the database at url (postgres://... or a SQLite file
+// path). It does not migrate; call Migrate.
+func Open(url string, box *secretbox.Box) (*DB, error) {
+	if IsPostgres(url) {
+		sqldb, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqldb.SetMaxOpenConns(20)
+		sqldb.SetMaxIdleConns(10)
+		db := bun.NewDB(sqldb, pgdialect.New())
+		return &DB{db: db, idb: db, postgres: true, box: box}, nil
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
+	if path == "" {
+		path = "portal.db"
+	}
+	// One connection: SQLite has one writer anyway, and a single
+	// connection turns lock contention into queueing instead of
+	// SQLITE_BUSY errors. WAL keeps readers cheap.
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	sqldb.SetMaxOpenConns(1)
+	db := bun.NewDB(sqldb, sqlitedialect.New())
+	return &DB{db: db, idb: db, box: box}, nil
+}
+
+// Bun exposes the underlying handle for tests and tools (e.g. EXPLAIN).
+func (s *DB) Bun() *bun.DB { return s.db }
+
+// Postgres reports whether this store runs on PostgreSQL.
+func (s *DB) Postgres() bool { return s.postgres }
+
+// Close closes the connection pool.
+func (s *DB) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *DB) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+func (s *DB) migrator() *migrate.Migrator {
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(migrationFiles); err != nil {
+		panic(err) // the embedded files are fixed at build time
+	}
+	return migrate.NewMigrator(s.db, ms,
+		migrate.WithTableName("schema_migrations"),
+		migrate.WithLocksTableName("schema_migration_locks"),
+		migrate.WithMarkAppliedOnSuccess(true),
+		migrate.WithTemplateData(map[string]bool{"Postgres": s.postgres}))
+}
+
+// Migrate applies every pending migration and returns their names. It
+// takes the migration lock, so concurrent starts don't migrate twice.
+func (s *DB) Migrate(ctx context.Context) ([]string, error) {
+	m := s.migrator()
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrate init: %w", err)
+	}
+	if err := m.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("migrate lock: %w", err)
+	}
+	defer m.Unlock(ctx) //nolint:errcheck // the lock row is removed or the process exits
+	group, err := m.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	var names []string
+	for _, mg := range group.Migrations {
+		names = append(names, mg.Name+"_"+mg.Comment)
+	}
+	return names, nil
+}
+
+// InTx runs fn in one transaction. On PostgreSQL the isolation level is
+// READ COMMITTED with explicit row locks (LockUser); SQLite transactions
+// take the write lock at BEGIN (_txlock=immediate), so they serialise.
+func (s *DB) InTx(ctx context.Context, fn func(tx portal.Store) error) error {
+	if _, ok := s.idb.(bun.Tx); ok {
+		return fn(s) // already in a transaction: join it
+	}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		c := *s
+		c.idb = tx
+		return fn(&c)
+	})
+	if err != nil && portal.KindOf(err) == portal.KindInternal {
+		return translate(err)
+	}
+	return err
+}
+
+// translate maps driver errors to domain errors, keeping the cause.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *portal.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return portal.ErrNotFound
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case pg.Code == "23505":
+			return errors.Join(conflict(pg.ConstraintName), err)
+		case strings.HasPrefix(pg.Code, "08"), pg.Code == "57P01", pg.Code == "57P02", pg.Code == "57P03":
+			return errors.Join(portal.ErrUnavailable, err)
+		}
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return errors.Join(conflict(se.Error()), err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return errors.Join(portal.ErrUnavailable, err)
+		}
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone) || isConnRefused(err) {
+		return errors.Join(portal.ErrUnavailable, err)
+	}
+	return err
+}
+
+func isConnRefused(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}
+
+func conflict(constraint string) *portal.Error {
+	if strings.Contains(constraint, "email") {
+		return &portal.Error{Kind: portal.KindConflict, Field: "email", Message: "this email address is already in use"}
+	}
+	return &portal.Error{Kind: portal.KindConflict, Message: "this record already exists"}
+}

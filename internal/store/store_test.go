@@ -1,0 +1,61 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/clientportal/portal/internal/portal"
+	"github.com/clientportal/portal/internal/store"
+	"github.com/clientportal/portal/internal/store/storetest"
+)
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		names, err := db.Migrate(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(names) != 0 {
+			t.Fatalf("second Migrate applied %v", names)
+		}
+	})
+}
+
+func TestUserEmailUniqueCaseInsensitive(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		org := &portal.Organization{Name: "Acme", CreatedAt: now}
+		if err := db.CreateOrganization(ctx, org); err != nil {
+			t.Fatal(err)
+		}
+		u := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann", Role: "ADMIN", Status: portal.StatusInvited, CreatedAt: now}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.UserByEmail(ctx, "ANN@example.COM")
+		if err != nil || got.ID != u.ID || !got.CreatedAt.Equal(now) {
+			t.Fatalf("UserByEmail = %+v, %v", got, err)
+		}
+		dup := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann 2", Role: "VIEWER", Status: portal.StatusInvited, CreatedAt: now}
+		if err := db.CreateUser(ctx, dup); portal.KindOf(err) != portal.KindConflict {
+			t.Fatalf("duplicate email: %v, want conflict", err)
+		}
+		if err := db.RemoveUser(ctx, org.ID, u.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.User(ctx, org.ID, u.ID); portal.KindOf(err) != portal.KindNotFound {
+			t.Fatalf("removed user found: %v", err)
+		}
+		if err := db.CreateUser(ctx, dup); err != nil {
+			t.Fatalf("re-invite after removal: %v", err)
+		}
+		if _, err := db.User(ctx, "other-org", dup.ID); portal.KindOf(err) != portal.KindNotFound {
+			t.Fatalf("user found through another organisation: %v", err)
+		}
+		if _, err := db.User(ctx, org.ID, "not-a-uuid"); portal.KindOf(err) != portal.KindNotFound {
+			t.Fatalf("forged id: %v", err)
+		}
+	})
+}

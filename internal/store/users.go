@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/clientportal/portal/internal/access"
+	"github.com/clientportal/portal/internal/portal"
+)
+
+type orgRow struct {
+	bun.BaseModel `bun:"table:organizations"`
+	ID            string    `bun:"id,pk"`
+	Name          string    `bun:"name"`
+	CreatedAt     time.Time `bun:"created_at"`
+}
+
+type userRow struct {
+	bun.BaseModel    `bun:"table:users"`
+	ID               string     `bun:"id,pk"`
+	OrgID            string     `bun:"org_id"`
+	Email            string     `bun:"email"`
+	Name             string     `bun:"name"`
+	NameKey          string     `bun:"name_key"`
+	Role             string     `bun:"role"`
+	RoleOrder        int        `bun:"role_order"`
+	Status           string     `bun:"status"`
+	PasswordHash     string     `bun:"password_hash"`
+	TOTPSecret       []byte     `bun:"totp_secret"`
+	TwoFactorEnabled bool       `bun:"two_factor_enabled"`
+	TOTPLastStep     int64      `bun:"totp_last_step"`
+	InvitedByID      *string    `bun:"invited_by_id"`
+	CreatedAt        time.Time  `bun:"created_at"`
+	LastActiveAt     *time.Time `bun:"last_active_at"`
+	InvitationSentAt *time.Time `bun:"invitation_sent_at"`
+	RemovedAt        *time.Time `bun:"removed_at"`
+}
+
+// roleOrder sorts roles in the enum's declared order (SUPER_ADMIN first).
+func roleOrder(r access.Role) int {
+	for i, x := range access.Roles {
+		if x == r {
+			return i
+		}
+	}
+	return len(access.Roles)
+}
+
+func toUserRow(u *portal.User) *userRow {
+	return &userRow{
+		ID: u.ID, OrgID: u.OrgID, Email: u.Email, Name: u.Name, NameKey: strings.ToLower(u.Name),
+		Role: string(u.Role), RoleOrder: roleOrder(u.Role), Status: string(u.Status),
+		PasswordHash: u.PasswordHash, TOTPSecret: u.TOTPSecret, TwoFactorEnabled: u.TwoFactorEnabled,
+		TOTPLastStep: u.TOTPLastStep, InvitedByID: u.InvitedByID, CreatedAt: u.CreatedAt,
+		LastActiveAt: u.LastActiveAt, InvitationSentAt: u.InvitationSentAt,
+	}
+}
+
+func (r *userRow) user() *portal.User {
+	return &portal.User{
+		ID: r.ID, OrgID: r.OrgID, Email: r.Email, Name: r.Name, Role: access.Role(r.Role),
+		Status: portal.Status(r.Status), PasswordHash: r.PasswordHash, TOTPSecret: r.TOTPSecret,
+		TwoFactorEnabled: r.TwoFactorEnabled, TOTPLastStep: r.TOTPLastStep, InvitedByID: r.InvitedByID,
+		CreatedAt: r.CreatedAt.UTC(), LastActiveAt: utcPtr(r.LastActiveAt), InvitationSentAt: utcPtr(r.InvitationSentAt),
+	}
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// newID returns a time-ordered UUID (v7), so ids also sort by creation.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// validID reports whether id could be one of ours; anything else is
+// answered as not found without a query.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+func (s *DB) CreateOrganization(ctx context.Context, o *portal.Organization) error {
+	if o.ID == "" {
+		o.ID = newID()
+	}
+	_, err := s.idb.NewInsert().Model(&orgRow{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt}).Exec(ctx)
+	return translate(err)
+}
+
+func (s *DB) Organization(ctx context.Context, id string) (*portal.Organization, error) {
+	if !validID(id) {
+		return nil, portal.ErrNotFound
+	}
+	var r orgRow
+	if err := s.idb.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return &portal.Organization{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt.UTC()}, nil
+}
+
+func (s *DB) CreateUser(ctx context.Context, u *portal.User) error {
+	if u.ID == "" {
+		u.ID = newID()
+	}
+	_, err := s.idb.NewInsert().Model(toUserRow(u)).Exec(ctx)
+	return translate(err)
+}
+
+func (s *DB) liveUsers(r *userRow) *bun.SelectQuery {
+	return s.idb.NewSelect().Model(r).Where("removed_at IS NULL")
+}
+
+func (s *DB) User(ctx context.Context, orgID, id string) (*portal.User, error) {
+	if !validID(id) {
+		return nil, portal.ErrNotFound
+	}
+	var r userRow
+	if err := s.liveUsers(&r).Where("id = ? AND org_id = ?", id, orgID).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return r.user(), nil
+}
+
+func (s *DB) LockUser(ctx context.Context, orgID, id string) (*portal.User, error) {
+	if !validID(id) {
+		return nil, portal.ErrNotFound
+	}
+	var r userRow
+	q := s.liveUsers(&r).Where("id = ? AND org_id = ?", id, orgID)
+	if s.postgres {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return r.user(), nil
+}
+
+func (s *DB) UserByEmail(ctx context.Context, email string) (*portal.User, error) {
+	var r userRow
+	if err := s.liveUsers(&r).Where("email = ?", strings.ToLower(email)).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return r.user(), nil
+}
+
+func (s *DB) UsersByID(ctx context.Context, orgID string, ids []string) ([]*portal.User, error) {
+	valid := ids[:0:0]
+	for _, id := range ids {
+		if validID(id) {
+			valid = append(valid, id)
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	var rows []userRow
+	if err := s.idb.NewSelect().Model(&rows).Where("removed_at IS NULL AND org_id = ?", orgID).
+		Where("id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]*portal.User, len(rows))
+	for i := range rows {
+		out[i] = rows[i].user()
+	}
+	return out, nil
+}
+
+// columnsOf maps domain field names to the columns that hold them; a
+// change of name or role also rewrites its sort key.
+var columnsOf = map[string][]string{
+	"name": {"name", "name_key"}, "role": {"role", "role_order"}, "status": {"status"},
+	"password_hash": {"password_hash"}, "totp_secret": {"totp_secret"},
+	"two_factor_enabled": {"two_factor_enabled"}, "totp_last_step": {"totp_last_step"},
+	"invitation_sent_at": {"invitation_sent_at"}, "last_active_at": {"last_active_at"},
+}
+
+func (s *DB) UpdateUser(ctx context.Context, u *portal.User, columns ...string) error {
+	var cols []string
+	for _, c := range columns {
+		cc, ok := columnsOf[c]
+		if !ok {
+			return fmt.Errorf("store: UpdateUser: unknown column %q", c)
+		}
+		cols = append(cols, cc...)
+	}
+	res, err := s.idb.NewUpdate().Model(toUserRow(u)).Column(cols...).
+		Where("id = ? AND org_id = ? AND removed_at IS NULL", u.ID, u.OrgID).Exec(ctx)
+	return affectedOne(res, err)
+}
+
+func (s *DB) RemoveUser(ctx context.Context, orgID, id string, at time.Time) error {
+	res, err := s.idb.NewUpdate().Table("users").Set("removed_at = ?", at).
+		Set("password_hash = ''").Set("totp_secret = NULL").
+		Where("id = ? AND org_id = ? AND removed_at IS NULL", id, orgID).Exec(ctx)
+	return affectedOne(res, err)
+}
+
+func (s *DB) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+	res, err := s.idb.NewUpdate().Table("users").Set("totp_last_step = ?", step).
+		Where("id = ? AND totp_last_step < ? AND removed_at IS NULL", userID, step).Exec(ctx)
+	if err != nil {
+		return false, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, translate(err)
+}
+
+func (s *DB) TouchLastActive(ctx context.Context, userID string, now time.Time, interval time.Duration) error {
+	_, err := s.idb.NewUpdate().Table("users").Set("last_active_at = ?", now).
+		Where("id = ? AND removed_at IS NULL", userID).
+		Where("(last_active_at IS NULL OR last_active_at <= ?)", now.Add(-interval)).Exec(ctx)
+	return translate(err)
+}
+
+func affectedOne(res interface{ RowsAffected() (int64, error) }, err error) error {
+	if err != nil {
+		return translate(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return portal.ErrNotFound
+	}
+	return nil
+}
