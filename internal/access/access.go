@@ -201,3 +201,7 @@ var Definitions = []Definition{
 	{Viewer, "Viewer", "Read-only access to the portal."},
 	{EcommerceViewer, "Ecommerce Viewer", "Read-only access to eCommerce data only."},
 }
+
+// CanReadAudit reports whether role r may read the organisation's audit
+// log: the roles that manage users (Super Admin and Admin).
+func CanReadAudit(r Role) bool { return r.Has(ChangeRoles) }

@@ -816,3 +816,12 @@ func TestDefinitions(t *testing.T) {
 		names[d.Name] = true
 	}
 }
+
+func TestCanReadAudit(t *testing.T) {
+	want := map[Role]bool{SuperAdmin: true, Admin: true, Creator: false, Viewer: false, EcommerceViewer: false, "": false, "ROOT": false}
+	for r, w := range want {
+		if got := CanReadAudit(r); got != w {
+			t.Errorf("CanReadAudit(%q) = %v, want %v", r, got, w)
+		}
+	}
+}

@@ -42,6 +42,10 @@ type User struct {
 	LastActiveAt *time.Time
 	// InvitationSentAt is when the latest invitation email was queued.
 	InvitationSentAt *time.Time
+	// SessionsNotBefore: sessions created before this time are dead (set
+	// when an admin resets 2FA or removes the user, or the password is
+	// reset), even if the session store could not be reached to delete them.
+	SessionsNotBefore *time.Time
 }
 
 // Subject is the user as the role policy sees them.

@@ -154,6 +154,9 @@ type Store interface {
 	// LockUser is User, and inside a transaction also locks the row until
 	// the transaction ends, so that concurrent changes are serialised.
 	LockUser(ctx context.Context, orgID, id string) (*User, error)
+	// UserByID finds a user in any organisation. Only for flows that start
+	// from a token or a session, which already name the user.
+	UserByID(ctx context.Context, id string) (*User, error)
 	// UserByEmail finds a user by email, case-insensitively, in any organisation.
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	// UsersByID returns the users of orgID among ids (any order; missing ids skipped).
@@ -183,6 +186,9 @@ type Store interface {
 	AddAudit(ctx context.Context, e *AuditEntry) error
 	ListAudit(ctx context.Context, orgID string, q AuditQuery) ([]*AuditEntry, error)
 
+	// InvitationDeliveryFailed reports, for each user id, whether the latest
+	// invitation email to that user failed for good.
+	InvitationDeliveryFailed(ctx context.Context, userIDs []string) (map[string]bool, error)
 	// EnqueueEmail puts e in the outbox, due at once.
 	EnqueueEmail(ctx context.Context, e *Email, now time.Time) error
 }

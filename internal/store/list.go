@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -47,36 +48,65 @@ func escapeLike(s string) string {
 }
 
 func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, error) {
+	if err := validSearch(lq.Filter); err != nil {
+		return nil, err
+	}
 	col, ok := orderColumn[lq.Order.Field]
 	if !ok {
-		col, lq.Order.Field = "name_key", portal.OrderName
-	}
-	var rows []userRow
-	q := s.filtered(s.idb.NewSelect().Model(&rows), orgID, lq.Filter)
-	if c := lq.After; c != nil {
-		v, err := cursorValue(c)
-		if err != nil {
-			return nil, err
-		}
-		q = keyset(q, col, lq.Order.Desc, v, c.ID)
+		col = "name_key"
 	}
 	dir := "ASC"
 	if lq.Order.Desc {
 		dir = "DESC"
 	}
-	if col == "last_active_at" {
+	order := []string{col + " " + dir, "id " + dir}
+	switch col {
+	case "last_active_at":
 		// NULL (never active) is the smallest value, as in SQLite.
 		nulls := " NULLS FIRST"
 		if lq.Order.Desc {
 			nulls = " NULLS LAST"
 		}
-		q = q.OrderExpr("last_active_at " + dir + nulls)
-	} else {
-		q = q.OrderExpr(col + " " + dir)
+		order[0] += nulls
+	case "email":
+		// Live emails are unique (users_email_live), so the email alone
+		// is a total order; ordering by the id as well would make
+		// PostgreSQL sort when it reads users_email_live.
+		order = order[:1]
 	}
-	q = q.OrderExpr("id " + dir).Limit(int64(lq.Limit))
-	if err := q.Scan(ctx); err != nil {
-		return nil, translate(err)
+	// The rows after the cursor, as one or two index ranges read in turn.
+	ranges := []*cond{nil}
+	if c := lq.After; c != nil {
+		// A cursor is bound to the order it was made for.
+		if c.Field != lq.Order.Field || c.Desc != lq.Order.Desc || !validID(c.ID) {
+			return nil, errInvalidCursor
+		}
+		v, err := cursorValue(c)
+		if err != nil {
+			return nil, err
+		}
+		ranges = keyset(col, lq.Order.Desc, v, c.ID)
+	}
+	var rows []userRow
+	for _, r := range ranges {
+		var more []userRow
+		q := s.filtered(s.idb.NewSelect().Model(&more), orgID, lq.Filter)
+		if r != nil {
+			q = q.Where(r.expr, r.args...)
+		}
+		for _, o := range order {
+			q = q.OrderExpr(o)
+		}
+		if lq.Limit > 0 {
+			q = q.Limit(int64(lq.Limit - len(rows)))
+		}
+		if err := q.Scan(ctx); err != nil {
+			return nil, translate(err)
+		}
+		rows = append(rows, more...)
+		if lq.Limit > 0 && len(rows) >= lq.Limit {
+			break
+		}
 	}
 	out := make([]*portal.User, len(rows))
 	for i := range rows {
@@ -85,27 +115,45 @@ func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) (
 	return out, nil
 }
 
+var errInvalidCursor = portal.Invalid("after", "invalid cursor")
+
+// validSearch rejects a search PostgreSQL cannot take as text.
+func validSearch(f portal.UserFilter) error {
+	if !validText(f.Search) {
+		return portal.Invalid("search", "invalid search text")
+	}
+	return nil
+}
+
+// validText reports whether s can be sent as a text value: UTF-8 without NUL.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
 // cursorValue turns a cursor's value back into the column's type.
 func cursorValue(c *portal.Cursor) (any, error) {
 	if c.Value == nil {
 		if c.Field != portal.OrderLastActive {
-			return nil, portal.Invalid("after", "invalid cursor")
+			return nil, errInvalidCursor
 		}
 		return nil, nil
 	}
 	switch c.Field {
 	case portal.OrderLastActive, portal.OrderCreated:
 		t, err := time.Parse(time.RFC3339Nano, *c.Value)
-		if err != nil {
-			return nil, portal.Invalid("after", "invalid cursor")
+		if err != nil || t.UTC().Year() < 1 || t.UTC().Year() > 9999 {
+			return nil, errInvalidCursor
 		}
 		return t.UTC(), nil
 	case portal.OrderRole:
 		n, err := strconv.Atoi(*c.Value)
 		if err != nil || n < 0 || n > len(access.Roles) {
-			return nil, portal.Invalid("after", "invalid cursor")
+			return nil, errInvalidCursor
 		}
 		return n, nil
+	}
+	if !validText(*c.Value) {
+		return nil, errInvalidCursor
 	}
 	return *c.Value, nil
 }
@@ -133,25 +181,41 @@ func CursorOf(u *portal.User, o portal.UserOrder) portal.Cursor {
 	return c
 }
 
-// keyset restricts q to the rows after (v, id) in the order (col dir, id dir),
-// where NULL sorts lowest.
-func keyset(q *bun.SelectQuery, col string, desc bool, v any, id string) *bun.SelectQuery {
+type cond struct {
+	expr string
+	args []any
+}
+
+// keyset returns the rows after (v, id) in the order (col dir, id dir),
+// where NULL sorts lowest, as conditions whose rows follow one another in
+// that order. Each is one range of the order's index; last_active_at needs
+// two when the rest spans NULLs and values, since no one condition both
+// keeps to the index and reaches across the NULLs.
+func keyset(col string, desc bool, v any, id string) []*cond {
 	c := bun.Ident(col)
 	switch {
 	case v == nil && !desc: // after a NULL ascending: later NULLs, then every value
-		return q.Where("((? IS NULL AND id > ?) OR ? IS NOT NULL)", c, id, c)
+		return []*cond{{"(? IS NULL AND id > ?)", []any{c, id}}, {"? IS NOT NULL", []any{c}}}
 	case v == nil && desc: // after a NULL descending: only later NULLs
-		return q.Where("(? IS NULL AND id < ?)", c, id)
+		return []*cond{{"(? IS NULL AND id < ?)", []any{c, id}}}
+	case col == "email": // emails are unique: the id is not part of the order
+		if desc {
+			return []*cond{{"? < ?", []any{c, v}}}
+		}
+		return []*cond{{"? > ?", []any{c, v}}}
 	case !desc:
-		return q.Where("((?, id) > (?, ?))", c, v, id)
+		return []*cond{{"((?, id) > (?, ?))", []any{c, v, id}}}
 	case col == "last_active_at": // descending: smaller values, then the NULLs
-		return q.Where("((?, id) < (?, ?) OR ? IS NULL)", c, v, id, c)
+		return []*cond{{"((?, id) < (?, ?))", []any{c, v, id}}, {"? IS NULL", []any{c}}}
 	default:
-		return q.Where("((?, id) < (?, ?))", c, v, id)
+		return []*cond{{"((?, id) < (?, ?))", []any{c, v, id}}}
 	}
 }
 
 func (s *DB) CountUsers(ctx context.Context, orgID string, f portal.UserFilter) (int, error) {
+	if err := validSearch(f); err != nil {
+		return 0, err
+	}
 	n, err := s.filtered(s.idb.NewSelect().Model((*userRow)(nil)), orgID, f).Count(ctx)
 	return int(n), translate(err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -52,4 +53,171 @@ func (s *DB) EnqueueEmail(ctx context.Context, e *portal.Email, now time.Time) e
 	_, err = s.idb.NewInsert().Model(&outboxRow{ID: id, Kind: string(e.Kind), UserID: uid, Recipient: e.To,
 		Payload: s.box.Seal(plain, []byte(id)), Status: OutboxPending, NextAttemptAt: now, CreatedAt: now}).Exec(ctx)
 	return translate(err)
+}
+
+// OutboxMessage is a claimed outbox message: its sealed payload opened.
+type OutboxMessage struct {
+	ID        string
+	Kind      portal.EmailKind
+	Recipient string
+	// Attempts counts claims of this message including the current one
+	// (1 on the first try). It is also the claim's fencing token: MarkSent,
+	// Retry, Fail and Release act only while it is unchanged.
+	Attempts int
+	Email    portal.Email
+	// Err is set when the payload can't be opened (missing, corrupt, or
+	// sealed under another key); Email is then zero and the message can
+	// never be sent.
+	Err error
+}
+
+// Claim takes up to limit messages that are due at now and leases them to
+// the caller: each one's next_attempt_at moves to now+lease and its
+// attempts go up by one, in one transaction, so no other worker claims it
+// until the lease runs out. On PostgreSQL rows locked by a concurrent claim
+// are skipped (FOR UPDATE SKIP LOCKED); SQLite transactions are serialised.
+// The lease must outlast the sending of the whole batch, or a message may
+// be claimed (and sent) a second time.
+func (s *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxMessage, error) {
+	var rows []outboxRow
+	err := s.InTx(ctx, func(tx portal.Store) error {
+		idb := tx.(*DB).idb
+		q := idb.NewSelect().Model(&rows).
+			Where("status = ? AND next_attempt_at <= ?", OutboxPending, now).
+			OrderExpr("next_attempt_at, id").Limit(int64(max(limit, 1)))
+		if s.postgres {
+			q = q.For("UPDATE SKIP LOCKED")
+		}
+		if err := q.Scan(ctx); err != nil {
+			return translate(err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		ids := make([]string, len(rows))
+		for i := range rows {
+			ids[i] = rows[i].ID
+		}
+		_, err := idb.NewUpdate().Table("outbox").
+			Set("next_attempt_at = ?", now.Add(lease)).Set("attempts = attempts + 1").
+			Where("id IN (?)", bun.In(ids)).Exec(ctx)
+		return translate(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OutboxMessage, len(rows))
+	for i, r := range rows {
+		m := OutboxMessage{ID: r.ID, Kind: portal.EmailKind(r.Kind), Recipient: r.Recipient, Attempts: r.Attempts + 1}
+		m.Email, m.Err = s.openPayload(r.ID, r.Payload)
+		out[i] = m
+	}
+	return out, nil
+}
+
+func (s *DB) openPayload(id string, sealed []byte) (portal.Email, error) {
+	var e portal.Email
+	if sealed == nil {
+		return e, fmt.Errorf("outbox message %s has no payload", id)
+	}
+	if s.box == nil {
+		return e, fmt.Errorf("store: no secret box to open outbox payloads")
+	}
+	plain, err := s.box.Open(sealed, []byte(id))
+	if err != nil {
+		return e, fmt.Errorf("outbox message %s: %w", id, err)
+	}
+	if err := json.Unmarshal(plain, &e); err != nil {
+		return portal.Email{}, fmt.Errorf("outbox message %s: payload: %w", id, err)
+	}
+	return e, nil
+}
+
+// claimed restricts an update to a message still held by the claim that
+// set attempts: pending, and not claimed again since.
+func claimed(q *bun.UpdateQuery, id string, attempts int) *bun.UpdateQuery {
+	return q.Where("id = ? AND status = ? AND attempts = ?", id, OutboxPending, attempts)
+}
+
+// MarkSent records that the message claimed with attempts was sent, and
+// wipes its payload (it holds a live link). It returns portal.ErrNotFound
+// when the claim was lost (the lease ran out and another claim followed).
+func (s *DB) MarkSent(ctx context.Context, id string, attempts int, now time.Time) error {
+	res, err := claimed(s.idb.NewUpdate().Table("outbox").
+		Set("status = ?", OutboxSent).Set("sent_at = ?", now).Set("payload = NULL").Set("last_error = ''"),
+		id, attempts).Exec(ctx)
+	return affectedOne(res, err)
+}
+
+// Retry gives the claimed message back to be tried again at next, noting
+// why this attempt failed. portal.ErrNotFound: the claim was lost.
+func (s *DB) Retry(ctx context.Context, id string, attempts int, next time.Time, errText string) error {
+	res, err := claimed(s.idb.NewUpdate().Table("outbox").
+		Set("next_attempt_at = ?", next).Set("last_error = ?", clip(errText)),
+		id, attempts).Exec(ctx)
+	return affectedOne(res, err)
+}
+
+// Fail gives up on the claimed message: it ends failed with errText, and
+// its payload is wiped. portal.ErrNotFound: the claim was lost.
+func (s *DB) Fail(ctx context.Context, id string, attempts int, now time.Time, errText string) error {
+	res, err := claimed(s.idb.NewUpdate().Table("outbox").
+		Set("status = ?", OutboxFailed).Set("next_attempt_at = ?", now).Set("payload = NULL").
+		Set("last_error = ?", clip(errText)),
+		id, attempts).Exec(ctx)
+	return affectedOne(res, err)
+}
+
+// Release gives back a claimed message that was not tried (the worker is
+// stopping): it is due again at now and the claim does not count as an
+// attempt. portal.ErrNotFound: the claim was lost.
+func (s *DB) Release(ctx context.Context, id string, attempts int, now time.Time) error {
+	res, err := claimed(s.idb.NewUpdate().Table("outbox").
+		Set("next_attempt_at = ?", now).Set("attempts = attempts - 1"),
+		id, attempts).Exec(ctx)
+	return affectedOne(res, err)
+}
+
+// clip bounds an error text stored in last_error.
+func clip(s string) string {
+	const limit = 1000
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "")
+}
+
+// DeliveryState is how the latest invitation email of a user fared.
+type DeliveryState struct {
+	// SentAt is when it was handed to the mail server; nil while it is
+	// waiting (or failed).
+	SentAt *time.Time
+	// Failed: delivery was given up after the last attempt.
+	Failed bool
+}
+
+// InvitationDelivery reports the state of the latest invitation email of
+// each of userIDs. Users with no invitation email are left out of the map.
+func (s *DB) InvitationDelivery(ctx context.Context, userIDs []string) (map[string]DeliveryState, error) {
+	out := make(map[string]DeliveryState, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		UserID string     `bun:"user_id"`
+		Status string     `bun:"status"`
+		SentAt *time.Time `bun:"sent_at"`
+	}
+	err := s.idb.NewRaw(`SELECT user_id, status, sent_at FROM (
+		SELECT user_id, status, sent_at,
+			ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS n
+		FROM outbox WHERE kind = ? AND user_id IN (?)) latest
+		WHERE n = 1`, string(portal.EmailInvitation), bun.In(userIDs)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, translate(err)
+	}
+	for _, r := range rows {
+		out[r.UserID] = DeliveryState{SentAt: utcPtr(r.SentAt), Failed: r.Status == OutboxFailed}
+	}
+	return out, nil
 }

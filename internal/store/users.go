@@ -21,24 +21,25 @@ type orgRow struct {
 }
 
 type userRow struct {
-	bun.BaseModel    `bun:"table:users"`
-	ID               string     `bun:"id,pk"`
-	OrgID            string     `bun:"org_id"`
-	Email            string     `bun:"email"`
-	Name             string     `bun:"name"`
-	NameKey          string     `bun:"name_key"`
-	Role             string     `bun:"role"`
-	RoleOrder        int        `bun:"role_order"`
-	Status           string     `bun:"status"`
-	PasswordHash     string     `bun:"password_hash"`
-	TOTPSecret       []byte     `bun:"totp_secret"`
-	TwoFactorEnabled bool       `bun:"two_factor_enabled"`
-	TOTPLastStep     int64      `bun:"totp_last_step"`
-	InvitedByID      *string    `bun:"invited_by_id"`
-	CreatedAt        time.Time  `bun:"created_at"`
-	LastActiveAt     *time.Time `bun:"last_active_at"`
-	InvitationSentAt *time.Time `bun:"invitation_sent_at"`
-	RemovedAt        *time.Time `bun:"removed_at"`
+	bun.BaseModel     `bun:"table:users"`
+	ID                string     `bun:"id,pk"`
+	OrgID             string     `bun:"org_id"`
+	Email             string     `bun:"email"`
+	Name              string     `bun:"name"`
+	NameKey           string     `bun:"name_key"`
+	Role              string     `bun:"role"`
+	RoleOrder         int        `bun:"role_order"`
+	Status            string     `bun:"status"`
+	PasswordHash      string     `bun:"password_hash"`
+	TOTPSecret        []byte     `bun:"totp_secret"`
+	TwoFactorEnabled  bool       `bun:"two_factor_enabled"`
+	TOTPLastStep      int64      `bun:"totp_last_step"`
+	InvitedByID       *string    `bun:"invited_by_id"`
+	CreatedAt         time.Time  `bun:"created_at"`
+	LastActiveAt      *time.Time `bun:"last_active_at"`
+	InvitationSentAt  *time.Time `bun:"invitation_sent_at"`
+	SessionsNotBefore *time.Time `bun:"sessions_not_before"`
+	RemovedAt         *time.Time `bun:"removed_at"`
 }
 
 // roleOrder sorts roles in the enum's declared order (SUPER_ADMIN first).
@@ -57,7 +58,7 @@ func toUserRow(u *portal.User) *userRow {
 		Role: string(u.Role), RoleOrder: roleOrder(u.Role), Status: string(u.Status),
 		PasswordHash: u.PasswordHash, TOTPSecret: u.TOTPSecret, TwoFactorEnabled: u.TwoFactorEnabled,
 		TOTPLastStep: u.TOTPLastStep, InvitedByID: u.InvitedByID, CreatedAt: u.CreatedAt,
-		LastActiveAt: u.LastActiveAt, InvitationSentAt: u.InvitationSentAt,
+		LastActiveAt: u.LastActiveAt, InvitationSentAt: u.InvitationSentAt, SessionsNotBefore: u.SessionsNotBefore,
 	}
 }
 
@@ -67,6 +68,7 @@ func (r *userRow) user() *portal.User {
 		Status: portal.Status(r.Status), PasswordHash: r.PasswordHash, TOTPSecret: r.TOTPSecret,
 		TwoFactorEnabled: r.TwoFactorEnabled, TOTPLastStep: r.TOTPLastStep, InvitedByID: r.InvitedByID,
 		CreatedAt: r.CreatedAt.UTC(), LastActiveAt: utcPtr(r.LastActiveAt), InvitationSentAt: utcPtr(r.InvitationSentAt),
+		SessionsNotBefore: utcPtr(r.SessionsNotBefore),
 	}
 }
 
@@ -145,6 +147,17 @@ func (s *DB) LockUser(ctx context.Context, orgID, id string) (*portal.User, erro
 	return r.user(), nil
 }
 
+func (s *DB) UserByID(ctx context.Context, id string) (*portal.User, error) {
+	if !validID(id) {
+		return nil, portal.ErrNotFound
+	}
+	var r userRow
+	if err := s.liveUsers(&r).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return r.user(), nil
+}
+
 func (s *DB) UserByEmail(ctx context.Context, email string) (*portal.User, error) {
 	var r userRow
 	if err := s.liveUsers(&r).Where("email = ?", strings.ToLower(email)).Scan(ctx); err != nil {
@@ -182,6 +195,7 @@ var columnsOf = map[string][]string{
 	"password_hash": {"password_hash"}, "totp_secret": {"totp_secret"},
 	"two_factor_enabled": {"two_factor_enabled"}, "totp_last_step": {"totp_last_step"},
 	"invitation_sent_at": {"invitation_sent_at"}, "last_active_at": {"last_active_at"},
+	"sessions_not_before": {"sessions_not_before"},
 }
 
 func (s *DB) UpdateUser(ctx context.Context, u *portal.User, columns ...string) error {

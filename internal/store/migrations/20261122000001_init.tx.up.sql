@@ -1,17 +1,19 @@
 -- The schema for PostgreSQL and SQLite. Types are spelled so that both
--- accept them; {{.Postgres}} marks the few places where they differ.
+-- accept them; .Postgres marks the few places where they differ.
 CREATE TABLE organizations (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
 --bun:split
+-- email and name_key (the lower-cased name) sort bytewise on both
+-- databases, so a cursor means the same thing everywhere.
 CREATE TABLE users (
     id                 TEXT PRIMARY KEY,
     org_id             TEXT NOT NULL REFERENCES organizations (id),
-    email              TEXT NOT NULL,
+    email              TEXT{{if .Postgres}} COLLATE "C"{{end}} NOT NULL,
     name               TEXT NOT NULL,
-    name_key           TEXT NOT NULL,
+    name_key           TEXT{{if .Postgres}} COLLATE "C"{{end}} NOT NULL,
     role               TEXT NOT NULL,
     role_order         INTEGER NOT NULL,
     status             TEXT NOT NULL,
@@ -23,6 +25,7 @@ CREATE TABLE users (
     created_at         TIMESTAMPTZ NOT NULL,
     last_active_at     TIMESTAMPTZ,
     invitation_sent_at TIMESTAMPTZ,
+    sessions_not_before TIMESTAMPTZ,
     removed_at         TIMESTAMPTZ
 );
 --bun:split

@@ -1,0 +1,79 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/clientportal/portal/internal/portal"
+)
+
+// codeOf maps a domain error kind to the contract's extensions.code. The
+// contract has no code for "temporarily unavailable", so that is INTERNAL
+// with a message that says to try again.
+var codeOf = map[portal.Kind]string{
+	portal.KindUnauthenticated: "UNAUTHENTICATED",
+	portal.KindForbidden:       "FORBIDDEN",
+	portal.KindNotFound:        "NOT_FOUND",
+	portal.KindInvalid:         "BAD_USER_INPUT",
+	portal.KindConflict:        "CONFLICT",
+	portal.KindRateLimited:     "RATE_LIMITED",
+	portal.KindUnavailable:     "INTERNAL",
+	portal.KindInternal:        "INTERNAL",
+}
+
+// presentError turns any error into a GraphQL error that is safe to show:
+// domain errors keep their message and get their code; errors of the
+// GraphQL document itself (syntax, validation, variables) are
+// BAD_USER_INPUT; anything else is logged with an id and shown as INTERNAL.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var de *portal.Error
+		if errors.As(err, &de) {
+			gqlErr.Message = de.Message
+			gqlErr.Extensions = map[string]any{"code": codeOf[de.Kind]}
+			if de.Field != "" {
+				gqlErr.Extensions["field"] = de.Field
+			}
+			if de.Kind == portal.KindRateLimited {
+				gqlErr.Extensions["retryAfterSeconds"] = de.RetryAfterSeconds
+			}
+			return gqlErr
+		}
+		var ge *gqlerror.Error
+		if errors.As(err, &ge) && ge.Err == nil {
+			// Raised by gqlgen about the request (parse, validation,
+			// variable coercion, limits): its text describes the query.
+			gqlErr.Extensions = map[string]any{"code": "BAD_USER_INPUT"}
+			return gqlErr
+		}
+		id := requestID()
+		log.ErrorContext(ctx, "internal error", "error_id", id, "path", gqlErr.Path.String(), "err", err)
+		gqlErr.Message = fmt.Sprintf("internal error (id %s)", id)
+		gqlErr.Extensions = map[string]any{"code": "INTERNAL"}
+		return gqlErr
+	}
+}
+
+// recoverPanic logs a resolver panic with its stack and answers INTERNAL.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		id := requestID()
+		log.ErrorContext(ctx, "panic in resolver", "error_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return &portal.Error{Kind: portal.KindInternal, Message: fmt.Sprintf("internal error (id %s)", id)}
+	}
+}
+
+func requestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

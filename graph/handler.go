@@ -1,0 +1,176 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/clientportal/portal/graph/model"
+	"github.com/clientportal/portal/internal/portal"
+)
+
+// Options configure the GraphQL endpoint.
+type Options struct {
+	// Dev enables GraphiQL and introspection and field suggestions.
+	Dev bool
+	// SecureCookies marks the session cookie Secure (production).
+	SecureCookies bool
+	// CookieMaxAge is the session cookie's lifetime (the session's maximum age).
+	CookieMaxAge time.Duration
+	// APQCache stores automatic persisted queries; nil means in memory.
+	APQCache graphql.Cache[string]
+	Log      *slog.Logger
+}
+
+// Limits on what one request may ask for.
+const (
+	MaxBodyBytes      = 256 << 10
+	MaxTokens         = 15_000
+	MaxComplexity     = 5_000
+	MaxDepth          = 10
+	MaxRootFields     = 20
+	queryCacheEntries = 1_000
+)
+
+// NewHandler returns the GraphQL HTTP handler (for /graphql).
+func NewHandler(svc *portal.Service, o Options) http.Handler {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	cfg := Config{Resolvers: &Resolver{Service: svc}}
+	cfg.Complexity.Query.Users = func(child int, first *int, _ *string, _ *model.UserFilter, _ *model.UserOrder) int {
+		n := portal.DefaultPageSize
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
+	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
+		n := portal.DefaultPageSize
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
+	srv := handler.New(NewExecutableSchema(cfg))
+	// JSON POST, and GET for queries only (gqlgen refuses mutations over
+	// GET). No multipart or form transports: they would allow CSRF.
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheEntries))
+	apq := o.APQCache
+	if apq == nil {
+		apq = lru.New[string](queryCacheEntries)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.Use(shapeLimit{})
+	srv.SetParserTokenLimit(MaxTokens)
+	if o.Dev {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
+	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetRecoverFunc(recoverPanic(o.Log))
+
+	var h http.Handler = srv
+	h = authenticate(svc, o.SecureCookies, o.CookieMaxAge, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodPost:
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+				http.Error(w, `{"errors":[{"message":"send application/json","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusUnsupportedMediaType)
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Playground returns the GraphiQL page for endpoint.
+func Playground(endpoint string) http.Handler {
+	return playground.Handler("Client Portal", endpoint)
+}
+
+// shapeLimit refuses operations nested deeper than MaxDepth (introspection
+// fields aside) or with more than MaxRootFields top-level fields (aliases
+// included), before anything executes.
+type shapeLimit struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = shapeLimit{}
+
+func (shapeLimit) ExtensionName() string                   { return "ShapeLimit" }
+func (shapeLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (shapeLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if n := countFields(oc.Operation.SelectionSet); n > MaxRootFields {
+		return gqlerror.Errorf("operation has %d top-level fields; at most %d are allowed", n, MaxRootFields)
+	}
+	if d := depth(oc.Operation.SelectionSet); d > MaxDepth {
+		return gqlerror.Errorf("operation is nested %d levels deep; at most %d are allowed", d, MaxDepth)
+	}
+	return nil
+}
+
+func countFields(set ast.SelectionSet) int {
+	n := 0
+	for _, s := range set {
+		switch s := s.(type) {
+		case *ast.Field:
+			n++
+		case *ast.InlineFragment:
+			n += countFields(s.SelectionSet)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				n += countFields(s.Definition.SelectionSet)
+			}
+		}
+	}
+	return n
+}
+
+func depth(set ast.SelectionSet) int {
+	deepest := 0
+	for _, s := range set {
+		d := 0
+		switch s := s.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			d = 1 + depth(s.SelectionSet)
+		case *ast.InlineFragment:
+			d = depth(s.SelectionSet)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				d = depth(s.Definition.SelectionSet)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}

@@ -1,0 +1,251 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/clientportal/portal/internal/portal"
+	"github.com/clientportal/portal/internal/store"
+)
+
+// Outbox is the store side of delivery, implemented by *store.DB. A claim
+// leases messages to one worker; the other methods record the outcome and
+// act only while that claim still holds (the attempts count is its
+// fencing token), else they return portal.ErrNotFound.
+type Outbox interface {
+	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.OutboxMessage, error)
+	MarkSent(ctx context.Context, id string, attempts int, now time.Time) error
+	Retry(ctx context.Context, id string, attempts int, next time.Time, errText string) error
+	Fail(ctx context.Context, id string, attempts int, now time.Time, errText string) error
+	Release(ctx context.Context, id string, attempts int, now time.Time) error
+}
+
+var _ Outbox = (*store.DB)(nil)
+
+// Options tune a Worker. Zero fields take the defaults shown.
+type Options struct {
+	// Poll is how often the worker looks for due messages when nobody
+	// calls Notify (10s).
+	Poll time.Duration
+	// Batch is how many messages one round claims (10).
+	Batch int
+	// Lease is how long a claim keeps other workers off a message (5m).
+	// A round stops sending once half of it has passed and each send is
+	// cut off at half of it, so it must comfortably exceed the sender's
+	// own timeout.
+	Lease time.Duration
+	// MaxAttempts is how many tries a message gets before it is marked
+	// failed (10).
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the backoff between tries (5s, 15m):
+	// see Backoff.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Poll, 10*time.Second)
+	def(&o.Lease, 5*time.Minute)
+	def(&o.BaseDelay, 5*time.Second)
+	def(&o.MaxDelay, 15*time.Minute)
+	if o.Batch <= 0 {
+		o.Batch = 10
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 10
+	}
+	return o
+}
+
+// bookkeepingTimeout bounds recording an outcome in the database. Those
+// writes don't use the caller's context: a send that finished during
+// shutdown must still be recorded.
+const bookkeepingTimeout = 10 * time.Second
+
+// Worker delivers outbox messages. Several workers (in several processes)
+// may share one PostgreSQL database; with SQLite run one.
+type Worker struct {
+	outbox Outbox
+	sender Sender
+	clock  portal.Clock
+	opts   Options
+	log    *slog.Logger
+	wake   chan struct{}
+}
+
+// NewWorker returns a worker that delivers the messages of outbox through
+// sender. log gets one line per outcome with the message id, kind,
+// recipient domain, attempt and error, never the link or the payload.
+func NewWorker(outbox Outbox, sender Sender, clock portal.Clock, opts Options, log *slog.Logger) *Worker {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Worker{outbox: outbox, sender: sender, clock: clock, opts: opts.withDefaults(),
+		log: log, wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes a running worker to look for due messages now instead of
+// at the next poll. It never blocks; call it after enqueuing an email.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers messages until ctx is cancelled, then returns nil once the
+// send in flight (if any) has finished and been recorded; messages it had
+// claimed but not tried are given back. Database errors are logged and
+// retried at the next poll.
+func (w *Worker) Run(ctx context.Context) error {
+	for {
+		_, full, err := w.tick(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			w.log.ErrorContext(ctx, "email delivery round failed", "error", err)
+		} else if full {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		case <-time.After(w.opts.Poll):
+		}
+	}
+}
+
+// Tick runs one round: it claims up to Batch due messages and tries each
+// once, and returns how many were sent. A failed send is not an error (it
+// is retried later, or marked failed); errors are those of the database.
+func (w *Worker) Tick(ctx context.Context) (sent int, err error) {
+	sent, _, err = w.tick(ctx)
+	return sent, err
+}
+
+func (w *Worker) tick(ctx context.Context) (sent int, full bool, err error) {
+	start := w.clock.Now()
+	msgs, err := w.outbox.Claim(ctx, start, w.opts.Batch, w.opts.Lease)
+	if err != nil {
+		return 0, false, fmt.Errorf("claim outbox messages: %w", err)
+	}
+	var errs []error
+	for i, m := range msgs {
+		// Stop when shutting down, or before the lease gets short.
+		if ctx.Err() != nil || w.clock.Now().Sub(start) > w.opts.Lease/2 {
+			errs = append(errs, w.release(ctx, msgs[i:]))
+			break
+		}
+		ok, err := w.deliver(ctx, m)
+		if ok {
+			sent++
+		}
+		errs = append(errs, err)
+	}
+	return sent, len(msgs) == w.opts.Batch, errors.Join(errs...)
+}
+
+// deliver tries one claimed message and records the outcome. ok: it was sent.
+func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, err error) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	log := w.log.With("id", m.ID, "kind", string(m.Kind), "domain", domain(m.Recipient), "attempt", m.Attempts)
+
+	if m.Err != nil {
+		return false, w.fail(bctx, log, m, m.Err)
+	}
+	msg, err := Render(m.Email)
+	if err != nil {
+		return false, w.fail(bctx, log, m, err) // it would fail the same way every time
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Lease/2)
+	err = w.sender.Send(sctx, msg)
+	scancel()
+	if err == nil {
+		err := w.outbox.MarkSent(bctx, m.ID, m.Attempts, w.clock.Now())
+		switch {
+		case errors.Is(err, portal.ErrNotFound):
+			log.WarnContext(ctx, "email sent after its claim ran out; it may be sent twice")
+		case err != nil:
+			log.ErrorContext(ctx, "email sent but not recorded; it will be sent again", "error", err)
+			return true, fmt.Errorf("mark email %s sent: %w", m.ID, err)
+		default:
+			log.InfoContext(ctx, "email sent")
+		}
+		return true, nil
+	}
+	if m.Attempts >= w.opts.MaxAttempts {
+		return false, w.fail(bctx, log, m, err)
+	}
+	delay := Backoff(m.Attempts, w.opts.BaseDelay, w.opts.MaxDelay)
+	log.WarnContext(ctx, "email not sent; will retry", "error", err, "retry_in", delay)
+	return false, w.lost(log, "retry", w.outbox.Retry(bctx, m.ID, m.Attempts, w.clock.Now().Add(delay), err.Error()))
+}
+
+func (w *Worker) fail(ctx context.Context, log *slog.Logger, m store.OutboxMessage, cause error) error {
+	log.ErrorContext(ctx, "email delivery failed; giving up", "error", cause)
+	return w.lost(log, "fail", w.outbox.Fail(ctx, m.ID, m.Attempts, w.clock.Now(), cause.Error()))
+}
+
+// release gives back claimed messages that were not tried.
+func (w *Worker) release(ctx context.Context, msgs []store.OutboxMessage) error {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	var errs []error
+	for _, m := range msgs {
+		if err := w.outbox.Release(bctx, m.ID, m.Attempts, w.clock.Now()); err != nil && !errors.Is(err, portal.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("release email %s: %w", m.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lost turns a lost claim (another worker has the message now) into a log
+// line: not an error of this worker.
+func (w *Worker) lost(log *slog.Logger, op string, err error) error {
+	if errors.Is(err, portal.ErrNotFound) {
+		log.Warn("email claim ran out before " + op + "; another worker has it")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s email: %w", op, err)
+	}
+	return nil
+}
+
+// domain is the part of an address after the @, the most of a recipient
+// the worker logs.
+func domain(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
+}
+
+// Backoff returns how long to wait after the attempt-th failed try
+// (counting from 1): "full jitter", a uniformly random delay between 0 and
+// min(limit, base·2^(attempt-1)). base must be positive.
+func Backoff(attempt int, base, limit time.Duration) time.Duration {
+	return rand.N(backoffCeiling(attempt, base, limit) + 1)
+}
+
+// backoffCeiling is min(limit, base·2^(attempt-1)), without overflow.
+func backoffCeiling(attempt int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < limit; i++ {
+		if d > limit/2 {
+			return limit
+		}
+		d *= 2
+	}
+	return min(d, limit)
+}
