@@ -61,6 +61,7 @@ type sink struct {
 	addr string
 	mu   sync.Mutex
 	srv  *smtp.Server
+	l    net.Listener
 	msgs []received
 }
 
@@ -107,7 +108,7 @@ func (s *sink) start() {
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.l = srv, l
 	s.mu.Unlock()
 	go srv.Serve(l) //nolint:errcheck // ends when stopped
 }
@@ -115,10 +116,11 @@ func (s *sink) start() {
 // stop closes the listener and every connection: the server is down.
 func (s *sink) stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, l := s.srv, s.l
+	s.srv, s.l = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
+		l.Close() // Serve may not have registered it with srv yet
 		srv.Close()
 	}
 }

@@ -29,10 +29,10 @@ const (
 // Limits are the attempt budgets for the unauthenticated flows, per
 // account and per client IP.
 type Limits struct {
-	LoginPerAccount, LoginPerIP         Limit
-	TwoFactorPerAccount                 Limit
-	ResetPerAccount, ResetPerIP         Limit
-	TokenPerIP                          Limit // acceptInvitation and resetPassword
+	LoginPerAccount, LoginPerIP Limit
+	TwoFactorPerAccount         Limit
+	ResetPerAccount, ResetPerIP Limit
+	TokenPerIP                  Limit // acceptInvitation and resetPassword
 }
 
 // DefaultLimits are generous for people and tight for scripts.
