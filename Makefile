@@ -1,0 +1,23 @@
+# Client Portal user-management API.
+#   make run        serve on the embedded default (SQLite + in-process sessions)
+#   make test       the whole test suite (needs PostgreSQL and Redis: see .ci/run)
+#   make generate   regenerate gqlgen code from schema.graphqls
+#   make check      vet, gofmt, and that generated code is current
+
+.PHONY: run test generate check bench
+run:
+	go run .
+
+test:
+	go test -race -count=1 ./...
+
+generate:
+	go tool gqlgen generate
+
+check:
+	go vet ./...
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	@go tool gqlgen generate && git diff --exit-code -- graph/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+bench:
+	go test -run '^$$' -bench . -benchtime 200x ./internal/store/ ./graph/
