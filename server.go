@@ -134,7 +134,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 		a.redis = redis.NewUniversalClient(&redis.UniversalOptions{
 			Addrs: []string{opt.Addr}, DB: opt.DB, Username: opt.Username, Password: opt.Password,
 			TLSConfig: opt.TLSConfig, DialTimeout: 2 * time.Second, ReadTimeout: time.Second,
-			WriteTimeout: time.Second, MaxRetries: 1,
+			WriteTimeout: time.Second, MaxRetries: 1, DialerRetries: 1,
 		})
 		a.sessions = session.NewRedis(a.redis, "portal:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
