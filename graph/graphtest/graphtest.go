@@ -432,3 +432,57 @@ func (e *Env) Seed(orgID, email, name, role string) string {
 	}
 	return u.ID
 }
+
+// TryPost is Post for goroutines: it never fails the test (t.Fatal must
+// not be called off the test's goroutine) and reports transport or
+// decoding problems as an error instead.
+func (e *Env) TryPost(token, query string, vars map[string]any) (*Response, error) {
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, e.Server.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	r := &Response{Status: res.StatusCode, Cookies: res.Cookies()}
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, &badBody{status: res.StatusCode, raw: raw, err: err}
+	}
+	return r, nil
+}
+
+type badBody struct {
+	status int
+	raw    []byte
+	err    error
+}
+
+func (b *badBody) Error() string {
+	return "status " + http.StatusText(b.status) + ", body " + string(b.raw) + ": " + b.err.Error()
+}
+
+func (b *badBody) Unwrap() error { return b.err }
+
+// OrgOf returns the organisation id of a (live) user.
+func (e *Env) OrgOf(userID string) string {
+	e.T.Helper()
+	u, err := e.DB.UserByID(context.Background(), userID)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return u.OrgID
+}
