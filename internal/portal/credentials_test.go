@@ -1,0 +1,202 @@
+package portal
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	good := map[string]string{
+		"ann@example.com":        "ann@example.com",
+		"  Ann@Example.COM ":     "ann@example.com",
+		"a.b+tag@sub.example.io": "a.b+tag@sub.example.io",
+	}
+	for in, want := range good {
+		got, err := normalizeEmail("email", in)
+		if err != nil || got != want {
+			t.Errorf("normalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	bad := []string{"", "   ", "ann", "ann@", "@example.com", "ann@@example.com", "a@b@example.com",
+		"ann@example", "ann@example.", "Ann <ann@example.com>", "ann@example.com\r\nBcc: x@y.z",
+		"ann\n@example.com", "ann example@example.com", strings.Repeat("a", 243) + "@example.com",
+		strings.Repeat("a", 65) + "@example.com", "ann@exa\x00mple.com"}
+	for _, in := range bad {
+		if _, err := normalizeEmail("email", in); KindOf(err) != KindInvalid || err.(*Error).Field != "email" {
+			t.Errorf("normalizeEmail(%q) = %v, want BAD_USER_INPUT on email", in, err)
+		}
+	}
+	// 254 characters is the limit: one more is refused.
+	at254 := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com"
+	if len(at254) != 254 {
+		t.Fatal(len(at254))
+	}
+	if _, err := normalizeEmail("email", at254); err != nil {
+		t.Errorf("254-character email refused: %v", err)
+	}
+	if _, err := normalizeEmail("email", at254[:64]+"@b"+at254[65:]); err == nil {
+		t.Errorf("255-character email accepted")
+	}
+}
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"ann@example.com", "a@b.c", "x\r\n@y.z", "\"q\"@x.y", "é@é.fr", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := normalizeEmail("email", s)
+		if err != nil {
+			if KindOf(err) != KindInvalid {
+				t.Fatalf("normalizeEmail(%q): %v is not BAD_USER_INPUT", s, err)
+			}
+			return
+		}
+		if len(got) > 254 || strings.ContainsAny(got, "\r\n <>") || strings.Count(got, "@") != 1 || got != strings.ToLower(got) {
+			t.Fatalf("normalizeEmail(%q) accepted %q", s, got)
+		}
+	})
+}
+
+func TestNormalizeName(t *testing.T) {
+	if n, err := normalizeName("  Ann Example "); err != nil || n != "Ann Example" {
+		t.Fatalf("normalizeName = %q, %v", n, err)
+	}
+	if _, err := normalizeName(strings.Repeat("é", MaxNameLen)); err != nil {
+		t.Fatalf("100-character name refused: %v", err)
+	}
+	for _, in := range []string{"", "   ", strings.Repeat("é", MaxNameLen+1), "Ann\r\nBcc: x", "Ann\x00", "\xff\xfe"} {
+		if _, err := normalizeName(in); KindOf(err) != KindInvalid || err.(*Error).Field != "name" {
+			t.Errorf("normalizeName(%q) = %v, want BAD_USER_INPUT on name", in, err)
+		}
+	}
+}
+
+func TestPasswordPolicy(t *testing.T) {
+	cases := []struct {
+		pw, email string
+		ok        bool
+	}{
+		{strings.Repeat("a", 11), "", false},
+		{strings.Repeat("a", 12), "", true},
+		{strings.Repeat("é", 12), "", true}, // characters, not bytes
+		{strings.Repeat("a", 128), "", true},
+		{strings.Repeat("a", 129), "", false},
+		{"ann@example.com", "ann@example.com", false},
+		{"ANN@Example.com", "ann@example.com", false},
+		{"ann@example.com!", "ann@example.com", true},
+		{"\xff" + strings.Repeat("a", 12), "", false},
+	}
+	for _, c := range cases {
+		err := checkPassword(c.pw, c.email)
+		if (err == nil) != c.ok {
+			t.Errorf("checkPassword(%d chars %q..., %q) = %v, want ok=%v", utf8.RuneCountInString(c.pw), c.pw[:min(5, len(c.pw))], c.email, err, c.ok)
+		}
+		if err != nil && (KindOf(err) != KindInvalid || err.(*Error).Field != "password") {
+			t.Errorf("checkPassword error %v is not BAD_USER_INPUT on password", err)
+		}
+	}
+}
+
+func TestHasherUsesDesignParameters(t *testing.T) {
+	h := NewHasher(1)
+	hash, err := h.Hash(context.Background(), "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q does not use m=19 MiB, t=2, p=1", hash)
+	}
+	if ok, _ := h.Check(context.Background(), "correct horse battery", hash); !ok {
+		t.Fatal("right password refused")
+	}
+	if ok, _ := h.Check(context.Background(), "wrong horse battery", hash); ok {
+		t.Fatal("wrong password accepted")
+	}
+	if ok, _ := h.Check(context.Background(), "anything", ""); ok {
+		t.Fatal("empty hash accepted a password")
+	}
+}
+
+// The hasher never runs more hashes at once than it has slots, and a
+// caller whose context ends while waiting gives up.
+func TestHasherCapsConcurrency(t *testing.T) {
+	h := NewHasher(1)
+	h.slots <- struct{}{} // occupy the only slot
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.Hash(ctx, "correct horse battery"); err == nil {
+		t.Fatal("hash ran without a free slot")
+	}
+	<-h.slots
+}
+
+func TestMatchTOTP(t *testing.T) {
+	secret := "JBSWY3DPEHPK3PXP"
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	step := now.Unix() / 30
+	code := func(s int64) string { c, _ := TOTPCode(secret, time.Unix(s*30, 0)); return c }
+	if got := matchTOTP(secret, code(step), now, 0); got != step {
+		t.Fatalf("current code: step %d, want %d", got, step)
+	}
+	if got := matchTOTP(secret, code(step-1), now, 0); got != step-1 {
+		t.Fatalf("previous step (skew): %d", got)
+	}
+	if got := matchTOTP(secret, code(step+1), now, 0); got != step+1 {
+		t.Fatalf("next step (skew): %d", got)
+	}
+	if got := matchTOTP(secret, code(step-2), now, 0); got != 0 {
+		t.Fatalf("two steps old accepted: %d", got)
+	}
+	if got := matchTOTP(secret, code(step), now, step); got != 0 {
+		t.Fatalf("replayed step accepted: %d", got)
+	}
+	for _, bad := range []string{"", "12345", "1234567", "abcdef", " 12345"} {
+		if got := matchTOTP(secret, bad, now, 0); got != 0 {
+			t.Fatalf("malformed code %q accepted", bad)
+		}
+	}
+}
+
+func TestCursorRoundTripAndForgery(t *testing.T) {
+	v := "ann"
+	c := Cursor{Field: OrderName, Desc: true, Value: &v, ID: "01a202ef-70f4-7877-b146-17014f9f8003"}
+	got, err := DecodeCursor(EncodeCursor(c))
+	if err != nil || got.Field != c.Field || !got.Desc || *got.Value != v || got.ID != c.ID {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "xyz", "!!!!", "eyJ9", strings.Repeat("A", 2000), EncodeCursor(Cursor{Field: OrderName})} {
+		if _, err := DecodeCursor(bad); KindOf(err) != KindInvalid {
+			t.Errorf("DecodeCursor(%q) = %v, want BAD_USER_INPUT", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(EncodeCursor(Cursor{Field: OrderEmail, ID: "x"}))
+	f.Add("eyJmIjoiTkFNRSJ9")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, err := DecodeCursor(s); err != nil && KindOf(err) != KindInvalid {
+			t.Fatalf("DecodeCursor(%q): %v", s, err)
+		}
+	})
+}
+
+func TestTokensAreRandomAndOnlyHashesAreKept(t *testing.T) {
+	a, b := NewToken(), NewToken()
+	if a == b || len(a) != 43 {
+		t.Fatalf("tokens %q %q", a, b)
+	}
+	if h := HashToken(a); len(h) != 32 || string(h) == a {
+		t.Fatalf("hash %x", h)
+	}
+	if SessionKey(a) == SessionKey(b) || len(SessionKey(a)) != 64 {
+		t.Fatal("session keys")
+	}
+	if got := Link("https://p.example.com/", "/accept-invitation", "T"); got != "https://p.example.com/accept-invitation#token=T" {
+		t.Fatalf("Link = %q", got)
+	}
+}
