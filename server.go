@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -95,6 +96,7 @@ type app struct {
 	memory   *session.Memory // set in the embedded mode, for its janitor
 	svc      *portal.Service
 	worker   *mail.Worker
+	apq      graphql.Cache[string] // nil: in memory
 }
 
 func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*app, error) {
@@ -138,6 +140,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 		})
 		a.sessions = session.NewRedis(a.redis, "portal:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
+		a.apq = session.NewRedisCache(a.redis, "portal:apq:", 24*time.Hour)
 	} else {
 		a.memory = session.NewMemory(cfg.IdleTimeout, cfg.MaxAge)
 		a.sessions = a.memory
@@ -184,7 +187,7 @@ func (a *app) ready(ctx context.Context) error {
 func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.Production(),
-		CookieMaxAge: a.cfg.MaxAge, Log: a.log})
+		CookieMaxAge: a.cfg.MaxAge, APQCache: a.apq, Log: a.log})
 	mux.Handle("/graphql", gql)
 	if !a.cfg.Production() {
 		mux.Handle("GET /graphiql", graph.Playground("/graphql"))
