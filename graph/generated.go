@@ -1099,7 +1099,7 @@ type Mutation {
 # and graph/contract_test.go fails if it drifts from ../shared).
 
 extend type User {
-  "When the latest invitation email was queued; null once nothing is pending or for users never invited."
+  "When the latest invitation was issued (its email queued); null if there never was one."
   invitationSentAt: Time
   "True when delivery of the latest invitation email failed for good: resend it."
   invitationDeliveryFailed: Boolean!
