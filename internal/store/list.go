@@ -59,20 +59,14 @@ func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) (
 	if lq.Order.Desc {
 		dir = "DESC"
 	}
-	order := []string{col + " " + dir, "id " + dir}
-	switch col {
-	case "last_active_at":
+	order := col + " " + dir
+	if col == "last_active_at" {
 		// NULL (never active) is the smallest value, as in SQLite.
-		nulls := " NULLS FIRST"
 		if lq.Order.Desc {
-			nulls = " NULLS LAST"
+			order += " NULLS LAST"
+		} else {
+			order += " NULLS FIRST"
 		}
-		order[0] += nulls
-	case "email":
-		// Live emails are unique (users_email_live), so the email alone
-		// is a total order; ordering by the id as well would make
-		// PostgreSQL sort when it reads users_email_live.
-		order = order[:1]
 	}
 	// The rows after the cursor, as one or two index ranges read in turn.
 	ranges := []*cond{nil}
@@ -94,9 +88,7 @@ func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) (
 		if r != nil {
 			q = q.Where(r.expr, r.args...)
 		}
-		for _, o := range order {
-			q = q.OrderExpr(o)
-		}
+		q = q.OrderExpr(order).OrderExpr("id " + dir)
 		if lq.Limit > 0 {
 			q = q.Limit(int64(lq.Limit - len(rows)))
 		}
@@ -198,11 +190,6 @@ func keyset(col string, desc bool, v any, id string) []*cond {
 		return []*cond{{"(? IS NULL AND id > ?)", []any{c, id}}, {"? IS NOT NULL", []any{c}}}
 	case v == nil && desc: // after a NULL descending: only later NULLs
 		return []*cond{{"(? IS NULL AND id < ?)", []any{c, id}}}
-	case col == "email": // emails are unique: the id is not part of the order
-		if desc {
-			return []*cond{{"? < ?", []any{c, v}}}
-		}
-		return []*cond{{"? > ?", []any{c, v}}}
 	case !desc:
 		return []*cond{{"((?, id) > (?, ?))", []any{c, v, id}}}
 	case col == "last_active_at": // descending: smaller values, then the NULLs

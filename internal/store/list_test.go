@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -197,6 +198,12 @@ func walk(t *testing.T, db *store.DB, orgID string, filter portal.UserFilter, o 
 			t.Fatalf("page %d: %d rows, limit %d", page, len(got), size)
 		}
 		out = append(out, got...)
+		for _, u := range got {
+			// The service makes its cursors with portal.CursorOf.
+			if a, b := store.CursorOf(u, o), portal.CursorOf(u, o); !reflect.DeepEqual(a, b) {
+				t.Fatalf("store.CursorOf = %+v, portal.CursorOf = %+v", a, b)
+			}
+		}
 		if len(got) < size {
 			return out
 		}
@@ -257,6 +264,7 @@ func checkWalk(t *testing.T, f *listFixture, got []*portal.User, want []string, 
 }
 
 func TestListUsersOrdersAndPages(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := seedList(t, db)
 		for _, field := range listOrders {
@@ -313,6 +321,7 @@ func TestListUsersSeedCollides(t *testing.T) {
 func statusPtr(s portal.Status) *portal.Status { return &s }
 
 func TestListUsersFilters(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := seedList(t, db)
@@ -398,6 +407,7 @@ func TestListUsersFilters(t *testing.T) {
 }
 
 func TestListUsersInvalidCursor(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := seedList(t, db)

@@ -160,7 +160,7 @@ func (s *DB) UserByID(ctx context.Context, id string) (*portal.User, error) {
 
 func (s *DB) UserByEmail(ctx context.Context, email string) (*portal.User, error) {
 	var r userRow
-	if err := s.liveUsers(&r).Where("email = ?", strings.ToLower(email)).Scan(ctx); err != nil {
+	if err := s.liveUsers(&r).Where("lower(email) = ?", strings.ToLower(email)).Scan(ctx); err != nil {
 		return nil, translate(err)
 	}
 	return r.user(), nil

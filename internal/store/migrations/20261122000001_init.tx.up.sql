@@ -29,9 +29,11 @@ CREATE TABLE users (
     removed_at         TIMESTAMPTZ
 );
 --bun:split
--- One live account per address, in any letter case (emails are stored
--- lower-cased); a removed user's address can be invited again.
-CREATE UNIQUE INDEX users_email_live ON users (email) WHERE removed_at IS NULL;
+-- One live account per address, in any letter case; a removed user's
+-- address can be invited again. On lower(email) rather than email (which is
+-- stored lower-cased anyway) so that PostgreSQL never reads this
+-- installation-wide index to order one organisation's page by email.
+CREATE UNIQUE INDEX users_email_live ON users (lower(email)) WHERE removed_at IS NULL;
 --bun:split
 -- Keyset pagination: one index per order, the id breaking ties.
 CREATE INDEX users_org_name ON users (org_id, name_key, id) WHERE removed_at IS NULL;
