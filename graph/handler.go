@@ -2,12 +2,16 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -90,8 +94,15 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
+			// transport.GET answers these itself, without extensions.code.
+			if !readableGET(r) {
+				http.Error(w, `{"errors":[{"message":"the query string or its variables or extensions cannot be read","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusBadRequest)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), getRequestKey{}, true))
 		case http.MethodPost:
-			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			// Exactly what transport.POST accepts (it refuses the rest without a code).
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 				http.Error(w, `{"errors":[{"message":"send application/json","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusUnsupportedMediaType)
 				return
 			}
@@ -126,6 +137,13 @@ func (shapeLimit) Validate(graphql.ExecutableSchema) error { return nil }
 func (shapeLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
+	}
+	if ctx.Value(getRequestKey{}) != nil && oc.Operation.Operation != ast.Query {
+		// Refused here, not by transport.GET, so that the error presenter
+		// gives it a code; 422 like other invalid operations.
+		err := gqlerror.Errorf("GET requests may only run queries; send %s operations by POST", oc.Operation.Operation)
+		errcode.Set(err, errcode.ValidationFailed)
+		return err
 	}
 	if n := countFields(oc.Operation.SelectionSet); n > MaxRootFields {
 		return gqlerror.Errorf("operation has %d top-level fields; at most %d are allowed", n, MaxRootFields)
@@ -173,4 +191,23 @@ func depth(set ast.SelectionSet) int {
 		deepest = max(deepest, d)
 	}
 	return deepest
+}
+
+// getRequestKey marks the context of a GET request (queries only).
+type getRequestKey struct{}
+
+// readableGET reports whether transport.GET can read r's query string,
+// variables and extensions (it refuses the others without a code).
+func readableGET(r *http.Request) bool {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return false
+	}
+	for _, k := range []string{"variables", "extensions"} {
+		var m map[string]any
+		if v := q.Get(k); v != "" && json.Unmarshal([]byte(v), &m) != nil {
+			return false
+		}
+	}
+	return true
 }

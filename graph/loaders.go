@@ -2,8 +2,11 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/clientportal/portal/internal/portal"
@@ -13,6 +16,7 @@ import (
 // actors and targets, delivery state), so a page of 100 users costs one
 // query per field, not one per user.
 type loaders struct {
+	svc      *portal.Service
 	users    *dataloadgen.Loader[string, *portal.User]
 	delivery *dataloadgen.Loader[*portal.User, bool]
 }
@@ -22,6 +26,7 @@ type loadersKey struct{}
 func newLoaders(svc *portal.Service) *loaders {
 	wait := dataloadgen.WithWait(time.Millisecond)
 	return &loaders{
+		svc: svc,
 		users: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*portal.User, []error) {
 			users, err := svc.UsersByID(ctx, ids)
 			if err != nil {
@@ -61,4 +66,78 @@ func loadDeliveryFailed(ctx context.Context, u *portal.User) (bool, error) {
 		return false, nil
 	}
 	return loadersFrom(ctx).delivery.Load(ctx, u)
+}
+
+// primeUsers loads in one query the users with the given ids (nil ids
+// skipped) into the users loader, when the selection below the current
+// field asks for a user-valued field at path (e.g. "invitedBy", or "node",
+// "invitedBy" below edges). The loader's time window alone splits a page
+// into several batches whenever the per-element goroutines start late
+// (under load), so a page would cost more queries the more users it has;
+// primed, it costs one. On an error nothing is primed and the per-field
+// loads report it.
+func primeUsers(ctx context.Context, ids []*string, paths ...[]string) {
+	if !slices.ContainsFunc(paths, func(p []string) bool { return selects(ctx, p...) }) {
+		return
+	}
+	var want []string
+	for _, id := range ids {
+		if id != nil && !slices.Contains(want, *id) {
+			want = append(want, *id)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	l := loadersFrom(ctx)
+	users, err := l.svc.UsersByID(ctx, want)
+	if err != nil {
+		return
+	}
+	for i, id := range want {
+		l.users.Prime(id, users[i])
+	}
+}
+
+// selects reports whether the selection of the current field asks for the
+// field at path (by field name, through fragments and aliases).
+func selects(ctx context.Context, path ...string) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return false
+	}
+	oc := graphql.GetOperationContext(ctx)
+	sel := fc.Field.Selections
+	for _, name := range path {
+		var next ast.SelectionSet
+		found := false
+		for _, f := range graphql.CollectFields(oc, sel, nil) {
+			if f.Name == name {
+				next, found = append(next, f.Selections...), true
+			}
+		}
+		if !found {
+			return false
+		}
+		sel = next
+	}
+	return true
+}
+
+// inviterIDs are the invitedBy ids of a page of users.
+func inviterIDs(p *portal.UserPage) []*string {
+	ids := make([]*string, len(p.Users))
+	for i, u := range p.Users {
+		ids[i] = u.InvitedByID
+	}
+	return ids
+}
+
+// auditUserIDs are the actor and target ids of a page of the audit log.
+func auditUserIDs(p *portal.AuditPage) []*string {
+	ids := make([]*string, 0, 2*len(p.Entries))
+	for _, e := range p.Entries {
+		ids = append(ids, e.ActorID, e.TargetID)
+	}
+	return ids
 }

@@ -26,6 +26,7 @@ func (r *auditEntryResolver) Target(ctx context.Context, obj *portal.AuditEntry)
 
 // Edges is the resolver for the edges field.
 func (r *auditEntryConnectionResolver) Edges(ctx context.Context, obj *portal.AuditPage) ([]*model.AuditEntryEdge, error) {
+	primeUsers(ctx, auditUserIDs(obj), []string{"node", "actor"}, []string{"node", "target"})
 	edges := make([]*model.AuditEntryEdge, len(obj.Entries))
 	for i, e := range obj.Entries {
 		edges[i] = &model.AuditEntryEdge{Cursor: portal.AuditCursor(e), Node: e}
@@ -35,6 +36,7 @@ func (r *auditEntryConnectionResolver) Edges(ctx context.Context, obj *portal.Au
 
 // Nodes is the resolver for the nodes field.
 func (r *auditEntryConnectionResolver) Nodes(ctx context.Context, obj *portal.AuditPage) ([]*portal.AuditEntry, error) {
+	primeUsers(ctx, auditUserIDs(obj), []string{"actor"}, []string{"target"})
 	return obj.Entries, nil
 }
 
@@ -194,6 +196,7 @@ func (r *userResolver) InvitationDeliveryFailed(ctx context.Context, obj *portal
 
 // Edges is the resolver for the edges field.
 func (r *userConnectionResolver) Edges(ctx context.Context, obj *portal.UserPage) ([]*model.UserEdge, error) {
+	primeUsers(ctx, inviterIDs(obj), []string{"node", "invitedBy"})
 	edges := make([]*model.UserEdge, len(obj.Users))
 	for i, u := range obj.Users {
 		edges[i] = &model.UserEdge{Cursor: obj.Cursors[i], Node: u}
@@ -203,6 +206,7 @@ func (r *userConnectionResolver) Edges(ctx context.Context, obj *portal.UserPage
 
 // Nodes is the resolver for the nodes field.
 func (r *userConnectionResolver) Nodes(ctx context.Context, obj *portal.UserPage) ([]*portal.User, error) {
+	primeUsers(ctx, inviterIDs(obj), []string{"invitedBy"})
 	return obj.Users, nil
 }
 
@@ -247,11 +251,13 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 // UserConnection returns UserConnectionResolver implementation.
 func (r *Resolver) UserConnection() UserConnectionResolver { return &userConnectionResolver{r} }
 
-type auditEntryResolver struct{ *Resolver }
-type auditEntryConnectionResolver struct{ *Resolver }
-type loginPayloadResolver struct{ *Resolver }
-type mutationResolver struct{ *Resolver }
-type queryResolver struct{ *Resolver }
-type roleDefinitionResolver struct{ *Resolver }
-type userResolver struct{ *Resolver }
-type userConnectionResolver struct{ *Resolver }
+type (
+	auditEntryResolver           struct{ *Resolver }
+	auditEntryConnectionResolver struct{ *Resolver }
+	loginPayloadResolver         struct{ *Resolver }
+	mutationResolver             struct{ *Resolver }
+	queryResolver                struct{ *Resolver }
+	roleDefinitionResolver       struct{ *Resolver }
+	userResolver                 struct{ *Resolver }
+	userConnectionResolver       struct{ *Resolver }
+)

@@ -26,7 +26,8 @@ type cookieKey struct{}
 // over the cookie.
 func tokenFrom(r *http.Request) (token string, fromCookie bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		// The scheme name is case-insensitive (RFC 9110 section 11.1).
+		if scheme, t, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(t), false
 		}
 		return "", false

@@ -420,17 +420,7 @@ func (e *Env) NewUser(adminToken, email, name, role string) (id, token string) {
 // can never create) and returns its id.
 func (e *Env) Seed(orgID, email, name, role string) string {
 	e.T.Helper()
-	ctx := context.Background()
-	hash, err := portal.NewHasher(1).Hash(ctx, Password)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	u := &portal.User{OrgID: orgID, Email: strings.ToLower(email), Name: name, Role: access.Role(role),
-		Status: portal.StatusActive, PasswordHash: hash, CreatedAt: e.Clock.Now()}
-	if err := e.DB.CreateUser(ctx, u); err != nil {
-		e.T.Fatal(err)
-	}
-	return u.ID
+	return e.SeedUser(&portal.User{OrgID: orgID, Email: email, Name: name, Role: access.Role(role)})
 }
 
 // TryPost is Post for goroutines: it never fails the test (t.Fatal must
@@ -485,4 +475,42 @@ func (e *Env) OrgOf(userID string) string {
 		e.T.Fatal(err)
 	}
 	return u.OrgID
+}
+
+// seedHash is one argon2id hash of Password shared by SeedUser: a hash
+// costs about 0.4 s under the race detector, so tests that seed many
+// users compute it once per test binary.
+var seedHash struct {
+	once sync.Once
+	hash string
+	err  error
+}
+
+// SeedUser writes u straight into the database (no API, no audit, no
+// email) and returns its id. Defaults: an ACTIVE user without a password
+// hash gets Password; CreatedAt is the fake clock's time; the email is
+// lower-cased. Unlike Seed it hashes Password only once per test binary,
+// so it is cheap enough to seed hundreds of users.
+func (e *Env) SeedUser(u *portal.User) string {
+	e.T.Helper()
+	if u.Status == "" {
+		u.Status = portal.StatusActive
+	}
+	if u.Status == portal.StatusActive && u.PasswordHash == "" {
+		seedHash.once.Do(func() {
+			seedHash.hash, seedHash.err = portal.NewHasher(1).Hash(context.Background(), Password)
+		})
+		if seedHash.err != nil {
+			e.T.Fatal(seedHash.err)
+		}
+		u.PasswordHash = seedHash.hash
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = e.Clock.Now()
+	}
+	u.Email = strings.ToLower(u.Email)
+	if err := e.DB.CreateUser(context.Background(), u); err != nil {
+		e.T.Fatal(err)
+	}
+	return u.ID
 }

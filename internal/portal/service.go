@@ -187,21 +187,22 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Viewer, erro
 	if s.cfg.RoleChange == RoleChangeImmediate {
 		v.Role = access.Lower(sess.Role, u.Role)
 	}
-	if sess.Stage == StageFull {
-		s.touchActive(ctx, u.ID, now)
+	if sess.Stage == StageFull && s.touchActive(ctx, u.ID, now) {
+		u.LastActiveAt = &now
 	}
 	return v, nil
 }
 
 // touchActive records activity at most once per ActiveInterval per user:
 // this process skips the statement when it wrote recently, and the
-// statement itself only writes when the stored time is old enough.
-func (s *Service) touchActive(ctx context.Context, userID string, now time.Time) {
+// statement itself only writes when the stored time is old enough. It
+// reports whether it asked the store to write.
+func (s *Service) touchActive(ctx context.Context, userID string, now time.Time) bool {
 	s.activeMu.Lock()
 	last, ok := s.active[userID]
 	if ok && now.Sub(last) < s.cfg.ActiveInterval {
 		s.activeMu.Unlock()
-		return
+		return false
 	}
 	s.active[userID] = now
 	if len(s.active) > 100_000 { // bounded: forget everyone, rewrite at most once each
@@ -210,7 +211,9 @@ func (s *Service) touchActive(ctx context.Context, userID string, now time.Time)
 	s.activeMu.Unlock()
 	if err := s.store.TouchLastActive(ctx, userID, now, s.cfg.ActiveInterval); err != nil {
 		s.log.WarnContext(ctx, "record last activity", "err", err)
+		return false
 	}
+	return true
 }
 
 // endSessions ends every session of a user: it marks them dead in the
