@@ -674,3 +674,38 @@ func TestCreateUserBadInput(t *testing.T) {
 		refused("resetTwoFactor without 2FA", func() *graphtest.Response { return mxDo(e, token, "resetTwoFactor", viewer, "") }, "BAD_USER_INPUT", "userId")
 	})
 }
+
+// usCountCounter counts statements that count rows.
+type usCountCounter struct{ n atomic.Int64 }
+
+func (h *usCountCounter) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
+	if strings.Contains(strings.ToLower(ev.Query), "count(*)") {
+		h.n.Add(1)
+	}
+	return ctx
+}
+
+func (h *usCountCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+// TestTotalCountOnlyWhenAsked: a page that does not select totalCount runs
+// no count query; one that does runs exactly one.
+func TestTotalCountOnlyWhenAsked(t *testing.T) {
+	e := graphtest.New(t, graphtest.PostgresRedis)
+	token, _ := e.CreateOrganization("Acme", "sa@acme.test")
+	counter := &usCountCounter{}
+	e.DB.Bun().AddQueryHook(counter)
+	var out struct {
+		Users struct {
+			Nodes      []struct{ ID string }
+			TotalCount *int
+		}
+	}
+	e.MustPost(token, `{ users(first: 10) { nodes { id } } }`, nil, &out)
+	if n := counter.n.Load(); n != 0 || len(out.Users.Nodes) != 1 {
+		t.Fatalf("page without totalCount ran %d count queries (%d nodes)", n, len(out.Users.Nodes))
+	}
+	e.MustPost(token, `{ users(first: 10) { nodes { id } totalCount } }`, nil, &out)
+	if n := counter.n.Load(); n != 1 || out.Users.TotalCount == nil || *out.Users.TotalCount != 1 {
+		t.Fatalf("page with totalCount ran %d count queries, totalCount %v", n, out.Users.TotalCount)
+	}
+}
