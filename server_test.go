@@ -286,3 +286,107 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Fatalf("/readyz after recovery = %d", status)
 	}
 }
+
+// proxy forwards a loopback port to PostgreSQL, so a test can take "the
+// database" away and bring it back without touching the shared server.
+type proxy struct {
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func (p *proxy) start(t *testing.T, port int, target string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// stop closes the listener and cuts every connection through it.
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// With PostgreSQL unreachable, requests fail closed with a clear error and
+// /readyz fails; when it is back the server recovers by itself.
+func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
+	dbURL := storetest.NewPostgresURL(t) // this test's own database
+	port := freePort(t)
+	var p proxy
+	p.start(t, port, "127.0.0.1:5432")
+	t.Cleanup(p.stop)
+	viaProxy := strings.Replace(dbURL, "127.0.0.1:5432", fmt.Sprintf("127.0.0.1:%d", port), 1)
+	if viaProxy == dbURL {
+		t.Skip("PORTAL_TEST_POSTGRES_URL is not on 127.0.0.1:5432")
+	}
+	env := devEnv(t)
+	env["PORTAL_DATABASE_URL"] = viaProxy
+	base, _, logs := startServer(t, env)
+	login := func() string {
+		out, err := gql(base, `mutation { login(input: {email: "a@example.com", password: "whatever-whatever"}) { token } }`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs, _ := out["errors"].([]any)
+		if len(errs) == 0 {
+			return "no error"
+		}
+		e := errs[0].(map[string]any)
+		ext, _ := e["extensions"].(map[string]any)
+		return fmt.Sprint(ext["code"]) + ": " + fmt.Sprint(e["message"])
+	}
+	if got := login(); got != "UNAUTHENTICATED: wrong email or password" {
+		t.Fatalf("with the database up: %s", got)
+	}
+	p.stop()
+	if got := login(); got != "INTERNAL: the service is temporarily unavailable; try again" {
+		t.Fatalf("with the database down: %s\n%s", got, logs.String())
+	}
+	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the database down = %d", status)
+	}
+	p.start(t, port, "127.0.0.1:5432")
+	var got string
+	for i := 0; i < 50; i++ {
+		if got = login(); got == "UNAUTHENTICATED: wrong email or password" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got != "UNAUTHENTICATED: wrong email or password" {
+		t.Fatalf("after the database came back: %s", got)
+	}
+	if status, _ := get(t, base+"/readyz"); status != http.StatusOK {
+		t.Fatalf("/readyz after recovery = %d", status)
+	}
+}

@@ -8,11 +8,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -178,16 +181,21 @@ func translate(err error) error {
 		}
 		return err
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone) || isConnRefused(err) {
+	if lostConnection(err) {
 		return errors.Join(portal.ErrUnavailable, err)
 	}
 	return err
 }
 
-func isConnRefused(err error) bool {
+// lostConnection reports whether err means the database could not be
+// reached or the connection broke mid-statement (a restart, a failover, a
+// cut network), as opposed to a statement the database refused.
+func lostConnection(err error) bool {
+	var ne net.Error
 	var ce *pgconn.ConnectError
-	return errors.As(err, &ce)
+	return errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
 func conflict(constraint string) *portal.Error {
