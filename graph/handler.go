@@ -54,18 +54,10 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	}
 	cfg := Config{Resolvers: &Resolver{Service: svc}}
 	cfg.Complexity.Query.Users = func(child int, first *int, _ *string, _ *model.UserFilter, _ *model.UserOrder) int {
-		n := portal.DefaultPageSize
-		if first != nil && *first > 0 {
-			n = *first
-		}
-		return 1 + n*child
+		return pageCost(child, first)
 	}
 	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
-		n := portal.DefaultPageSize
-		if first != nil && *first > 0 {
-			n = *first
-		}
-		return 1 + n*child
+		return pageCost(child, first)
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
 	// JSON POST, and GET for queries only (gqlgen refuses mutations over
@@ -96,14 +88,14 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 		case http.MethodGet:
 			// transport.GET answers these itself, without extensions.code.
 			if !readableGET(r) {
-				http.Error(w, `{"errors":[{"message":"the query string or its variables or extensions cannot be read","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusBadRequest)
+				refuse(w, http.StatusBadRequest, "the query string or its variables or extensions cannot be read")
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), getRequestKey{}, true))
 		case http.MethodPost:
 			// Exactly what transport.POST accepts (it refuses the rest without a code).
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				http.Error(w, `{"errors":[{"message":"send application/json","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusUnsupportedMediaType)
+				refuse(w, http.StatusUnsupportedMediaType, "send application/json")
 				return
 			}
 		default:
@@ -114,6 +106,24 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// pageCost is the complexity of a page of first (default 50) elements.
+func pageCost(child int, first *int) int {
+	n := portal.DefaultPageSize
+	if first != nil && *first > 0 {
+		n = *first
+	}
+	return 1 + n*child
+}
+
+// refuse answers a request that never reaches GraphQL with a GraphQL-shaped
+// BAD_USER_INPUT error.
+func refuse(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{
+		{"message": message, "extensions": map[string]any{"code": "BAD_USER_INPUT"}}}})
 }
 
 // Playground returns the GraphiQL page for endpoint.
