@@ -1,0 +1,49 @@
+package graph_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/clientportal/portal/graph/graphtest"
+)
+
+// Automatic persisted queries: an unknown hash asks for the query (the
+// message Apollo clients look for), a hash sent once with its query then
+// works alone, and a hash that doesn't match its query is refused.
+func TestAutomaticPersistedQueries(t *testing.T) {
+	e := graphtest.New(t, graphtest.SQLiteMemory)
+	token, id := e.CreateOrganization("Acme", "ann@example.com")
+	const query = `{ me { id } }`
+	sum := sha256.Sum256([]byte(query))
+	hash := hex.EncodeToString(sum[:])
+	send := func(body map[string]any) *graphtest.Response {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, e.Server.URL, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		return e.Send(req)
+	}
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+	r := send(map[string]any{"extensions": ext})
+	if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("unknown hash: %+v", r.Errors)
+	}
+	var out struct{ Me struct{ ID string } }
+	send(map[string]any{"query": query, "extensions": ext}).Decode(t, &out)
+	if out.Me.ID != id {
+		t.Fatalf("query with hash: %+v", out)
+	}
+	out.Me.ID = ""
+	send(map[string]any{"extensions": ext}).Decode(t, &out)
+	if out.Me.ID != id {
+		t.Fatalf("hash alone: %+v", out)
+	}
+	bad := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+	if r := send(map[string]any{"query": `{ roles { role } }`, "extensions": bad}); r.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("mismatched hash: %+v", r.Errors)
+	}
+}
