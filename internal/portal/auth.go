@@ -238,6 +238,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err := tx.RevokeTokens(ctx, u.ID, TokenPasswordReset, now); err != nil {
 			return err
 		}
+		if err := tx.CancelEmails(ctx, u.ID, EmailAdminReset, EmailSelfServiceReset); err != nil {
+			return err
+		}
 		if err := endSessions(ctx, tx, u, now); err != nil {
 			return err
 		}
@@ -298,9 +301,14 @@ func (s *Service) issueLink(ctx context.Context, tx Store, u *User, by *User, ki
 	if err := tx.RevokeTokens(ctx, u.ID, kind, now); err != nil {
 		return err
 	}
-	ttl, path := s.cfg.ResetTTL, "/reset-password"
+	// Emails still queued with the links just revoked would only deliver
+	// dead links.
+	ttl, path, stale := s.cfg.ResetTTL, "/reset-password", []EmailKind{EmailAdminReset, EmailSelfServiceReset}
 	if kind == TokenInvitation {
-		ttl, path = s.cfg.InvitationTTL, "/accept-invitation"
+		ttl, path, stale = s.cfg.InvitationTTL, "/accept-invitation", []EmailKind{EmailInvitation}
+	}
+	if err := tx.CancelEmails(ctx, u.ID, stale...); err != nil {
+		return err
 	}
 	token := NewToken()
 	t := &Token{UserID: u.ID, Kind: kind, Hash: HashToken(token), ExpiresAt: now.Add(ttl), CreatedAt: now}

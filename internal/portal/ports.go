@@ -189,6 +189,9 @@ type Store interface {
 	// InvitationDeliveryFailed reports, for each user id, whether the latest
 	// invitation email to that user failed for good.
 	InvitationDeliveryFailed(ctx context.Context, userIDs []string) (map[string]bool, error)
+	// CancelEmails cancels the user's unsent emails of the given kinds
+	// (every kind when none is given): their links are dead.
+	CancelEmails(ctx context.Context, userID string, kinds ...EmailKind) error
 	// EnqueueEmail puts e in the outbox, due at once.
 	EnqueueEmail(ctx context.Context, e *Email, now time.Time) error
 }

@@ -393,6 +393,9 @@ func (s *Service) RemoveUser(ctx context.Context, userID string) (string, error)
 		if err := tx.RevokeTokens(ctx, u.ID, "", now); err != nil {
 			return err
 		}
+		if err := tx.CancelEmails(ctx, u.ID); err != nil {
+			return err
+		}
 		if err := endSessions(ctx, tx, u, now); err != nil {
 			return err
 		}

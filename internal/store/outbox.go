@@ -17,6 +17,9 @@ const (
 	OutboxPending = "pending"
 	OutboxSent    = "sent"
 	OutboxFailed  = "failed"
+	// OutboxCancelled: superseded before it was sent (a newer link was
+	// issued, or the user was removed), so its dead link is never mailed.
+	OutboxCancelled = "cancelled"
 )
 
 type outboxRow struct {
@@ -220,4 +223,20 @@ func (s *DB) InvitationDelivery(ctx context.Context, userIDs []string) (map[stri
 		out[r.UserID] = DeliveryState{SentAt: utcPtr(r.SentAt), Failed: r.Status == OutboxFailed}
 	}
 	return out, nil
+}
+
+// CancelEmails cancels the user's unsent emails of the given kinds (every
+// kind when none is given) and wipes their payloads.
+func (s *DB) CancelEmails(ctx context.Context, userID string, kinds ...portal.EmailKind) error {
+	q := s.idb.NewUpdate().Table("outbox").Set("status = ?", OutboxCancelled).Set("payload = NULL").
+		Where("user_id = ? AND status = ?", userID, OutboxPending)
+	if len(kinds) > 0 {
+		ks := make([]string, len(kinds))
+		for i, k := range kinds {
+			ks[i] = string(k)
+		}
+		q = q.Where("kind IN (?)", bun.In(ks))
+	}
+	_, err := q.Exec(ctx)
+	return translate(err)
 }
