@@ -186,8 +186,9 @@ func (a *app) ready(ctx context.Context) error {
 // routes is the HTTP surface of DESIGN.md section 8.
 func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
+	proxies, _ := a.cfg.Proxies() // checked by config.Load
 	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.Production(),
-		CookieMaxAge: a.cfg.MaxAge, APQCache: a.apq, Log: a.log})
+		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Log: a.log})
 	mux.Handle("/graphql", gql)
 	if !a.cfg.Production() {
 		mux.Handle("GET /graphiql", graph.Playground("/graphql"))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type Options struct {
 	SecureCookies bool
 	// CookieMaxAge is the session cookie's lifetime (the session's maximum age).
 	CookieMaxAge time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed when finding the client's IP address for throttling.
+	TrustedProxies []netip.Prefix
 	// APQCache stores automatic persisted queries; nil means in memory.
 	APQCache graphql.Cache[string]
 	Log      *slog.Logger
@@ -82,7 +86,7 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	srv.SetRecoverFunc(recoverPanic(o.Log))
 
 	var h http.Handler = srv
-	h = authenticate(svc, o.SecureCookies, o.CookieMaxAge, h)
+	h = authenticate(svc, o, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:

@@ -17,11 +17,15 @@ func TestQueuedEmailsWithDeadLinksAreCancelled(t *testing.T) {
 		before := len(e.Deliver())
 
 		bob := e.Invite(token, "bob@example.com", "Bob", "VIEWER")
-		var out struct{ ResendInvitation struct{ User struct{ ID string } } }
+		var out struct {
+			ResendInvitation struct{ User struct{ ID string } }
+		}
 		e.MustPost(token, `mutation($id: ID!) { resendInvitation(input: {userId: $id}) { user { id } } }`,
 			map[string]any{"id": bob}, &out)
 		cat := e.Invite(token, "cat@example.com", "Cat", "VIEWER")
-		var removed struct{ RemoveUser struct{ RemovedUserID string } }
+		var removed struct {
+			RemoveUser struct{ RemovedUserID string }
+		}
 		e.MustPost(token, `mutation($id: ID!) { removeUser(input: {userId: $id}) { removedUserId } }`,
 			map[string]any{"id": cat}, &removed)
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -42,13 +43,13 @@ func tokenFrom(r *http.Request) (token string, fromCookie bool) {
 // IP address in the request context. It never rejects a request itself:
 // login and the token flows need no session, and every other operation
 // asks the service, which refuses without a viewer.
-func authenticate(svc *portal.Service, secure bool, maxAge time.Duration, next http.Handler) http.Handler {
+func authenticate(svc *portal.Service, o Options, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			ctx = portal.WithClientIP(ctx, host)
+		if ip := clientIP(r, o.TrustedProxies); ip != "" {
+			ctx = portal.WithClientIP(ctx, ip)
 		}
-		jar := &cookieJar{w: w, secure: secure, maxAge: maxAge}
+		jar := &cookieJar{w: w, secure: o.SecureCookies, maxAge: o.CookieMaxAge}
 		ctx = context.WithValue(ctx, cookieKey{}, jar)
 		if token, fromCookie := tokenFrom(r); token != "" {
 			v, err := svc.Authenticate(ctx, token)
@@ -65,6 +66,41 @@ func authenticate(svc *portal.Service, secure bool, maxAge time.Duration, next h
 		}
 		next.ServeHTTP(w, r.WithContext(withLoaders(ctx, svc)))
 	})
+}
+
+// clientIP is the address that per-IP throttling counts: the peer's, or,
+// when the peer is one of the trusted proxies, the right-most address in
+// X-Forwarded-For that is not a trusted proxy (the left part of the header
+// is whatever the client chose to send).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	isTrusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		a = a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if a, err := netip.ParseAddr(hop); err == nil && !isTrusted(hop) {
+			return a.Unmap().String()
+		}
+	}
+	return host
 }
 
 func (j *cookieJar) set(value string, maxAge int) {

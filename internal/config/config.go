@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -37,6 +38,9 @@ type Config struct {
 	KeyFile       string `env:"PORTAL_KEY_FILE" envDefault:"portal.key"`
 	// MigrateOnStart runs pending migrations when the server starts.
 	MigrateOnStart bool `env:"PORTAL_MIGRATE_ON_START" envDefault:"true"`
+	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma
+	// separated) whose X-Forwarded-For header names the client's address.
+	TrustedProxies []string `env:"PORTAL_TRUSTED_PROXIES" envSeparator:","`
 	// ShutdownTimeout bounds how long in-flight requests may drain.
 	ShutdownTimeout time.Duration `env:"PORTAL_SHUTDOWN_TIMEOUT" envDefault:"20s"`
 }
@@ -107,6 +111,9 @@ func (c *Config) check() error {
 			return bad("PORTAL_ENCRYPTION_KEY", "%v", err)
 		}
 	}
+	if _, err := c.Proxies(); err != nil {
+		return err
+	}
 	if c.Production() {
 		switch {
 		case c.SMTPURL == "":
@@ -118,6 +125,25 @@ func (c *Config) check() error {
 		}
 	}
 	return nil
+}
+
+// Proxies parses TrustedProxies: each entry an IP address or a CIDR prefix.
+func (c *Config) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			return nil, bad("PORTAL_TRUSTED_PROXIES", "%q is neither an IP address nor a CIDR prefix", s)
+		}
+	}
+	return out, nil
 }
 
 // Key returns the encryption key: PORTAL_ENCRYPTION_KEY, or in development

@@ -40,6 +40,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PORTAL_SMTP_FROM": "not an address"}, "PORTAL_SMTP_FROM"},
 		{map[string]string{"PORTAL_ENCRYPTION_KEY": "c2hvcnQ="}, "PORTAL_ENCRYPTION_KEY"},
 		{map[string]string{"PORTAL_MIGRATE_ON_START": "maybe"}, "PORTAL_MIGRATE_ON_START"},
+		{map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "PORTAL_TRUSTED_PROXIES"},
 		{with(prod, "PORTAL_SMTP_URL", ""), "PORTAL_SMTP_URL"},
 		{with(prod, "PORTAL_ENCRYPTION_KEY", ""), "PORTAL_ENCRYPTION_KEY"},
 		{with(prod, "PORTAL_PUBLIC_URL", "http://p.example.com"), "PORTAL_PUBLIC_URL"},
@@ -89,5 +90,16 @@ func TestDevelopmentKeyIsCreatedOnceAndKept(t *testing.T) {
 	os.WriteFile(file, []byte("garbage"), 0o600)
 	if _, err := c.Key(); err == nil || !strings.HasPrefix(err.Error(), "PORTAL_KEY_FILE: ") {
 		t.Fatalf("corrupt key file: %v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1 ,fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Proxies()
+	if err != nil || len(p) != 3 || p[0].String() != "10.0.0.0/8" || p[1].String() != "192.168.1.1/32" || p[2].String() != "fd00::/8" {
+		t.Fatalf("Proxies = %v, %v", p, err)
 	}
 }
