@@ -150,29 +150,6 @@ func cursorValue(c *portal.Cursor) (any, error) {
 	return *c.Value, nil
 }
 
-// CursorOf returns the cursor of u in the given order.
-func CursorOf(u *portal.User, o portal.UserOrder) portal.Cursor {
-	c := portal.Cursor{Field: o.Field, Desc: o.Desc, ID: u.ID}
-	var v string
-	switch o.Field {
-	case portal.OrderEmail:
-		v = u.Email
-	case portal.OrderRole:
-		v = strconv.Itoa(roleOrder(u.Role))
-	case portal.OrderLastActive:
-		if u.LastActiveAt == nil {
-			return c
-		}
-		v = u.LastActiveAt.UTC().Format(time.RFC3339Nano)
-	case portal.OrderCreated:
-		v = u.CreatedAt.UTC().Format(time.RFC3339Nano)
-	default:
-		v = strings.ToLower(u.Name)
-	}
-	c.Value = &v
-	return c
-}
-
 type cond struct {
 	expr string
 	args []any

@@ -90,7 +90,7 @@ func atRow(tb testing.TB, db *store.DB, orgID string, o portal.UserOrder, row in
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := store.CursorOf(u, o)
+	c := portal.CursorOf(u, o)
 	return &c
 }
 
