@@ -112,7 +112,7 @@ var errInvalidCursor = portal.Invalid("after", "invalid cursor")
 // validSearch rejects a search PostgreSQL cannot take as text.
 func validSearch(f portal.UserFilter) error {
 	if !validText(f.Search) {
-		return portal.Invalid("search", "invalid search text")
+		return portal.Invalid("filter.search", "the search text is not valid text")
 	}
 	return nil
 }
