@@ -232,6 +232,27 @@ func instrument(reg *prometheus.Registry, next http.Handler) http.Handler {
 	})
 }
 
+// outboxCollector reports the outbox's messages by status on each scrape,
+// so that emails piling up (SMTP down) or failing can be alerted on.
+type outboxCollector struct{ db *store.DB }
+
+var outboxDesc = prometheus.NewDesc("portal_outbox_messages", "Outbox emails by status.", []string{"status"}, nil)
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outboxDesc }
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.db.OutboxCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(outboxDesc, err)
+		return
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	code int
@@ -249,7 +270,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer stop()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		outboxCollector{a.db})
 	var draining atomic.Bool
 	srv := &http.Server{Addr: cfg.Addr, Handler: a.routes(&draining, reg),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,

@@ -157,8 +157,11 @@ func TestServeRoutesAndGracefulShutdown(t *testing.T) {
 			t.Errorf("GET %s = %d %q, want %d", path, code, body, want)
 		}
 	}
-	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "portal_http_request_duration_seconds") {
-		t.Error("metrics lack the request histogram")
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{"portal_http_request_duration_seconds", `portal_outbox_messages{status="pending"} 0`, `portal_outbox_messages{status="failed"} 0`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 
 	// requestPasswordReset takes at least ResetFloor (300 ms): it is in

@@ -240,3 +240,19 @@ func (s *DB) CancelEmails(ctx context.Context, userID string, kinds ...portal.Em
 	_, err := q.Exec(ctx)
 	return translate(err)
 }
+
+// OutboxCounts counts the outbox's messages by status, for monitoring.
+func (s *DB) OutboxCounts(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		Status string `bun:"status"`
+		N      int    `bun:"n"`
+	}
+	if err := s.idb.NewSelect().Table("outbox").ColumnExpr("status, count(*) AS n").Group("status").Scan(ctx, &rows); err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]int{OutboxPending: 0, OutboxSent: 0, OutboxFailed: 0, OutboxCancelled: 0}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
