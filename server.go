@@ -138,7 +138,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 			TLSConfig: opt.TLSConfig, DialTimeout: 2 * time.Second, ReadTimeout: time.Second,
 			WriteTimeout: time.Second, MaxRetries: 1, DialerRetries: 1,
 		})
-		a.sessions = session.NewRedis(a.redis, "portal:", cfg.IdleTimeout, cfg.MaxAge)
+		// The hash tag keeps a session and its user's index in one
+		// Cluster slot, as the session scripts touch both at once.
+		a.sessions = session.NewRedis(a.redis, "{portal}:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
 		a.apq = session.NewRedisCache(a.redis, "portal:apq:", 24*time.Hour)
 	} else {
