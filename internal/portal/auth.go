@@ -1,7 +1,9 @@
 package portal
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -124,24 +126,43 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 		}
 		return nil, ErrWrongCode
 	}
-	if !u.TwoFactorEnabled {
-		err := s.store.InTx(ctx, func(tx Store) error {
-			u.TwoFactorEnabled = true
-			if err := tx.UpdateUser(ctx, u, "two_factor_enabled"); err != nil {
-				return err
-			}
-			return audit(ctx, tx, u.OrgID, &u.ID, AuditTwoFactorEnrolled, u, nil, nil, now)
-		})
+	// The password was checked when this login started. A reset or removal
+	// since then (which ended the user's sessions), or a newer login that
+	// replaced an unconfirmed secret, ends this login too. The check and the
+	// enrolment run under the user's row lock, and the full session dates
+	// from the login, so a reset that commits after this point still ends it.
+	err = s.store.InTx(ctx, func(tx Store) error {
+		cur, err := tx.LockUser(ctx, u.OrgID, u.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		if !bytes.Equal(cur.TOTPSecret, u.TOTPSecret) ||
+			(cur.SessionsNotBefore != nil && v.Session.CreatedAt.Before(*cur.SessionsNotBefore)) {
+			return errLoginSuperseded
+		}
+		u = cur
+		if u.TwoFactorEnabled {
+			return nil
+		}
+		u.TwoFactorEnabled = true
+		if err := tx.UpdateUser(ctx, u, "two_factor_enabled"); err != nil {
+			return err
+		}
+		return audit(ctx, tx, u.OrgID, &u.ID, AuditTwoFactorEnrolled, u, nil, nil, now)
+	})
+	if errors.Is(err, errLoginSuperseded) || KindOf(err) == KindNotFound {
+		_ = s.sessions.Delete(ctx, v.Session.Hash)
+		return nil, errLoginSuperseded
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := s.sessions.Delete(ctx, v.Session.Hash); err != nil {
 		return nil, err
 	}
 	token := NewToken()
 	full := &Session{Hash: SessionKey(token), UserID: u.ID, OrgID: u.OrgID, Role: u.Role,
-		Stage: StageFull, CreatedAt: now, LastSeenAt: now}
+		Stage: StageFull, CreatedAt: v.Session.CreatedAt, LastSeenAt: now}
 	if err := s.sessions.Create(ctx, full); err != nil {
 		return nil, err
 	}
@@ -149,6 +170,9 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 	u.LastActiveAt = &now
 	return &LoginResult{Step: StepSignedIn, Token: token, User: u}, nil
 }
+
+// errLoginSuperseded: the account changed under a login waiting for 2FA.
+var errLoginSuperseded = &Error{Kind: KindUnauthenticated, Message: "your account changed while signing in; sign in again"}
 
 // Logout ends the caller's session (at either stage).
 func (s *Service) Logout(ctx context.Context) error {

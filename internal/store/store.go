@@ -16,6 +16,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -138,15 +139,34 @@ func (s *DB) InTx(ctx context.Context, fn func(tx portal.Store) error) error {
 	if _, ok := s.idb.(bun.Tx); ok {
 		return fn(s) // already in a transaction: join it
 	}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		c := *s
-		c.idb = tx
-		return fn(&c)
-	})
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			c := *s
+			c.idb = tx
+			return fn(&c)
+		})
+		// PostgreSQL breaks a deadlock by failing one transaction; it has
+		// changed nothing, so run it again (its locks are taken in the
+		// order of its own statements, so the other side wins first).
+		if attempt == maxTxAttempts || !retryable(err) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+	}
 	if err != nil && portal.KindOf(err) == portal.KindInternal {
 		return translate(err)
 	}
 	return err
+}
+
+const maxTxAttempts = 3
+
+// retryable reports a transaction that failed only because of others
+// running at the same time: deadlock_detected or serialization_failure.
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
 // translate maps driver errors to domain errors, keeping the cause.
