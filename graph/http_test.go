@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -247,4 +248,18 @@ func TestHTTPQueryLimits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Control characters (which GraphQL strings may carry) never reach SQL as
+// an internal error: a login with one is just a wrong login, an audit
+// cursor with one is a bad cursor.
+func TestControlCharactersInInput(t *testing.T) {
+	graphtest.Each(t, func(t *testing.T, e *graphtest.Env) {
+		token, _ := secOrg(t, e, "ann@example.com")
+		r := e.Login("ann\u0000@example.com", graphtest.Password)
+		secWant(t, r, "UNAUTHENTICATED")
+		bad := base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("\x00", 36)))
+		r = e.Post(token, `query($a: String) { auditLog(first: 1, after: $a) { nodes { id } } }`, map[string]any{"a": bad})
+		secWant(t, r, "BAD_USER_INPUT")
+	})
 }

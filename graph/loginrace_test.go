@@ -32,7 +32,9 @@ func TestLoginRacingAReset(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.Clock.Advance(time.Second)
-		var reset struct{ ResetTwoFactor struct{ User struct{ ID string } } }
+		var reset struct {
+			ResetTwoFactor struct{ User struct{ ID string } }
+		}
 		e.MustPost(admin, `mutation($id: ID!) { resetTwoFactor(input: {userId: $id}) { user { id } } }`, map[string]any{"id": bobID}, &reset)
 		res, err := e.Service.VerifyTwoFactor(portal.WithViewer(ctx, viewer), e.Code(bob))
 		if portal.KindOf(err) != portal.KindUnauthenticated {
@@ -53,7 +55,9 @@ func TestLoginRacingAReset(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.Clock.Advance(time.Second)
-		var sent struct{ SendPasswordReset struct{ User struct{ ID string } } }
+		var sent struct {
+			SendPasswordReset struct{ User struct{ ID string } }
+		}
 		e.MustPost(admin, `mutation($id: ID!) { sendPasswordReset(input: {userId: $id}) { user { id } } }`, map[string]any{"id": bobID}, &sent)
 		var done struct{ ResetPassword bool }
 		e.MustPost("", `mutation($t: String!) { resetPassword(input: {token: $t, password: "a brand new password"}) }`,

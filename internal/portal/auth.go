@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/clientportal/portal/internal/access"
 )
@@ -36,8 +38,8 @@ var ErrBadCredentials = &Error{Kind: KindUnauthenticated, Message: "wrong email 
 // A user without confirmed 2FA gets a fresh TOTP secret to enrol.
 func (s *Service) Login(ctx context.Context, email, password string) (*LoginResult, error) {
 	key := strings.ToLower(strings.TrimSpace(email))
-	if len(key) > 254 || len(password) > 4*MaxPasswordLen {
-		return nil, ErrBadCredentials
+	if len(key) > 254 || !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(password) > 4*MaxPasswordLen {
+		return nil, ErrBadCredentials // no account has such an address
 	}
 	l := s.cfg.Limits
 	if err := s.throttle(ctx, ipKeyOf(ctx, "login", l.LoginPerIP), throttleKey{"login:acct:" + key, l.LoginPerAccount}); err != nil {
@@ -207,6 +209,12 @@ func (s *Service) redeem(ctx context.Context, kind TokenKind, token, password st
 	}
 	if token == "" || len(token) > 128 {
 		return nil, ErrBadToken
+	}
+	// A cheap look first, so that made-up tokens cost no password hash.
+	if _, err := s.store.FindToken(ctx, kind, HashToken(token), s.now()); KindOf(err) == KindNotFound {
+		return nil, ErrBadToken
+	} else if err != nil {
+		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {

@@ -200,3 +200,20 @@ func TestTokensAreRandomAndOnlyHashesAreKept(t *testing.T) {
 		t.Fatalf("Link = %q", got)
 	}
 }
+
+func TestIPv6ClientsAreCountedPerSlash64(t *testing.T) {
+	l := Limit{Rate: 1, Burst: 1, Period: time.Minute}
+	key := func(ip string) string { return ipKeyOf(WithClientIP(context.Background(), ip), "login", l).key }
+	if a, b := key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"); a != b || a != "login:ip:2001:db8:1:2::/64" {
+		t.Fatalf("same /64 counted apart: %q %q", a, b)
+	}
+	if a, b := key("2001:db8:1:2::1"), key("2001:db8:1:3::1"); a == b {
+		t.Fatalf("different /64s counted together: %q", a)
+	}
+	if got := key("203.0.113.7"); got != "login:ip:203.0.113.7" {
+		t.Fatalf("IPv4 key = %q", got)
+	}
+	if got := key(""); got != "" {
+		t.Fatalf("no IP gave key %q", got)
+	}
+}

@@ -175,6 +175,9 @@ type Store interface {
 	CountUsers(ctx context.Context, orgID string, f UserFilter) (int, error)
 
 	CreateToken(ctx context.Context, t *Token) error
+	// FindToken returns the unused, unexpired token of this kind and hash,
+	// without using it; ErrNotFound when there is none.
+	FindToken(ctx context.Context, kind TokenKind, hash []byte, now time.Time) (*Token, error)
 	// ConsumeToken marks the unused, unexpired token of this kind and hash
 	// used and returns it. Exactly one of many concurrent callers succeeds;
 	// the others (and any later caller) get ErrNotFound.

@@ -8,6 +8,7 @@ package portal
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -254,10 +255,18 @@ type throttleKey struct {
 	limit Limit
 }
 
+// ipKeyOf is the per-IP budget of op. IPv6 clients are counted per /64,
+// the block one subscriber usually holds, so that cycling through its
+// addresses gains nothing.
 func ipKeyOf(ctx context.Context, op string, l Limit) throttleKey {
 	ip := clientIP(ctx)
 	if ip == "" {
 		return throttleKey{}
+	}
+	if a, err := netip.ParseAddr(ip); err == nil && a.Unmap().Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			ip = p.String()
+		}
 	}
 	return throttleKey{op + ":ip:" + ip, l}
 }

@@ -30,6 +30,19 @@ func (s *DB) CreateToken(ctx context.Context, t *portal.Token) error {
 	return translate(err)
 }
 
+func (s *DB) FindToken(ctx context.Context, kind portal.TokenKind, hash []byte, now time.Time) (*portal.Token, error) {
+	var r tokenRow
+	if err := s.idb.NewSelect().Model(&r).Where("hash = ? AND kind = ? AND used_at IS NULL AND expires_at > ?", hash, string(kind), now).Scan(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return r.token(), nil
+}
+
+func (r *tokenRow) token() *portal.Token {
+	return &portal.Token{ID: r.ID, UserID: r.UserID, Kind: portal.TokenKind(r.Kind), Hash: r.Hash,
+		ExpiresAt: r.ExpiresAt.UTC(), UsedAt: utcPtr(r.UsedAt), CreatedAt: r.CreatedAt.UTC()}
+}
+
 // ConsumeToken claims the token with one conditional UPDATE: of many
 // concurrent callers exactly one sees a row affected.
 func (s *DB) ConsumeToken(ctx context.Context, kind portal.TokenKind, hash []byte, now time.Time) (*portal.Token, error) {
@@ -45,8 +58,7 @@ func (s *DB) ConsumeToken(ctx context.Context, kind portal.TokenKind, hash []byt
 		if err := idb.NewSelect().Model(&r).Where("hash = ?", hash).Scan(ctx); err != nil {
 			return translate(err)
 		}
-		t = &portal.Token{ID: r.ID, UserID: r.UserID, Kind: portal.TokenKind(r.Kind), Hash: r.Hash,
-			ExpiresAt: r.ExpiresAt.UTC(), UsedAt: utcPtr(r.UsedAt), CreatedAt: r.CreatedAt.UTC()}
+		t = r.token()
 		return nil
 	})
 	return t, err
@@ -95,6 +107,9 @@ func (s *DB) ListAudit(ctx context.Context, orgID string, q portal.AuditQuery) (
 	var rows []auditRow
 	sq := s.idb.NewSelect().Model(&rows).Where("org_id = ?", orgID).OrderExpr("id DESC").Limit(int64(q.Limit))
 	if q.After != nil {
+		if !validID(*q.After) {
+			return nil, portal.Invalid("after", "invalid cursor")
+		}
 		sq = sq.Where("id < ?", *q.After)
 	}
 	if err := sq.Scan(ctx); err != nil {
