@@ -277,7 +277,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	var draining atomic.Bool
 	srv := &http.Server{Addr: cfg.Addr, Handler: a.routes(&draining, reg),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
-		IdleTimeout: 2 * time.Minute, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("PORTAL_ADDR: %w", err)

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/clientportal/portal/graph"
 	"github.com/clientportal/portal/graph/graphtest"
 )
 
@@ -45,5 +47,34 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	bad := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
 	if r := send(map[string]any{"query": `{ roles { role } }`, "extensions": bad}); r.Code() != "BAD_USER_INPUT" {
 		t.Fatalf("mismatched hash: %+v", r.Errors)
+	}
+
+	// Only valid, small queries from signed-in sessions are stored: text
+	// that doesn't parse, a query sent without a session, and an oversized
+	// one are all still unknown afterwards.
+	stored := func(query, bearer string) bool {
+		sum := sha256.Sum256([]byte(query))
+		ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+		b, _ := json.Marshal(map[string]any{"query": query, "extensions": ext})
+		req, _ := http.NewRequest(http.MethodPost, e.Server.URL, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		e.Send(req)
+		r := send(map[string]any{"extensions": ext})
+		return len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound"
+	}
+	if stored(strings.Repeat("garbage ", 100), token) {
+		t.Error("text that does not parse was stored")
+	}
+	if stored(`{ roles { name } }`, "") {
+		t.Error("a query sent without a session was stored")
+	}
+	if stored(`{ roles { role } }`+strings.Repeat(" ", graph.MaxPersistedQueryBytes), token) {
+		t.Error("an oversized query was stored")
+	}
+	if !stored(`{ roles { rank } }`, token) {
+		t.Error("a valid query from a signed-in session was not stored")
 	}
 }

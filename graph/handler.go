@@ -43,12 +43,16 @@ type Options struct {
 
 // Limits on what one request may ask for.
 const (
-	MaxBodyBytes      = 256 << 10
-	MaxTokens         = 15_000
-	MaxComplexity     = 5_000
-	MaxDepth          = 10
-	MaxRootFields     = 20
-	queryCacheEntries = 1_000
+	// MaxBodyBytes caps a POST body. Operations of this API are small;
+	// the cap also bounds what the parsed-query cache can hold.
+	MaxBodyBytes = 64 << 10
+	// MaxPersistedQueryBytes caps a query kept as a persisted query.
+	MaxPersistedQueryBytes = 8 << 10
+	MaxTokens              = 15_000
+	MaxComplexity          = 5_000
+	MaxDepth               = 10
+	MaxRootFields          = 20
+	queryCacheEntries      = 1_000
 )
 
 // NewHandler returns the GraphQL HTTP handler (for /graphql).
@@ -73,7 +77,10 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	if apq == nil {
 		apq = lru.New[string](queryCacheEntries)
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+	// gqlgen's extension would store any text with a matching hash before
+	// parsing it; it only reads here, and persistedQueries stores.
+	srv.Use(extension.AutomaticPersistedQuery{Cache: readOnlyCache{apq}})
+	srv.Use(persistedQueries{apq})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(shapeLimit{})
 	srv.SetParserTokenLimit(MaxTokens)
