@@ -39,8 +39,10 @@ type Options struct {
 	// cut off at half of it, so it must comfortably exceed the sender's
 	// own timeout.
 	Lease time.Duration
-	// MaxAttempts is how many tries a message gets before it is marked
-	// failed (10).
+	// MaxAttempts, when above 0, is how many tries a message gets before
+	// it is marked failed. By default there is no such cap: a message is
+	// retried until the link it carries expires, so an SMTP outage
+	// shorter than the link's lifetime delays emails and loses none.
 	MaxAttempts int
 	// BaseDelay and MaxDelay shape the backoff between tries (5s, 15m):
 	// see Backoff.
@@ -60,9 +62,6 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxDelay, 15*time.Minute)
 	if o.Batch <= 0 {
 		o.Batch = 10
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 10
 	}
 	return o
 }
@@ -157,6 +156,10 @@ func (w *Worker) tick(ctx context.Context) (sent int, full bool, err error) {
 	return sent, len(msgs) == w.opts.Batch, errors.Join(errs...)
 }
 
+// errLinkExpired: the email was not delivered before its link expired;
+// sending it now would only deliver a dead link.
+var errLinkExpired = errors.New("the link expired before the email could be delivered")
+
 // deliver tries one claimed message and records the outcome. ok: it was sent.
 func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, err error) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
@@ -165,6 +168,9 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, e
 
 	if m.Err != nil {
 		return false, w.fail(bctx, log, m, m.Err)
+	}
+	if exp := m.Email.ExpiresAt; !exp.IsZero() && !w.clock.Now().Before(exp) {
+		return false, w.fail(bctx, log, m, errLinkExpired)
 	}
 	msg, err := Render(m.Email)
 	if err != nil {
@@ -186,7 +192,7 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, e
 		}
 		return true, nil
 	}
-	if m.Attempts >= w.opts.MaxAttempts {
+	if w.opts.MaxAttempts > 0 && m.Attempts >= w.opts.MaxAttempts {
 		return false, w.fail(bctx, log, m, err)
 	}
 	delay := Backoff(m.Attempts, w.opts.BaseDelay, w.opts.MaxDelay)

@@ -455,3 +455,43 @@ func TestUnreadableMessageFailsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// With the default options there is no attempt cap: a day-long outage
+// (far longer than ten backoffs) delays an invitation and loses nothing;
+// only a message whose link has expired is given up.
+func TestLongOutageLosesNothingUntilTheLinkExpires(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := newClock()
+		sk := newSink(t)
+		sk.stop()
+		w := mail.NewWorker(db, smtpTo(t, sk), clock, mail.Options{}, testLogger(&syncBuffer{}))
+		enqueue(t, db, invitation("u1", "bob@example.com", newToken(), clock.Now()), clock.Now())
+		reset := invitation("u2", "cat@example.com", newToken(), clock.Now())
+		reset.Kind, reset.ExpiresAt = portal.EmailSelfServiceReset, clock.Now().Add(time.Hour)
+		enqueue(t, db, reset, clock.Now())
+		for elapsed := time.Duration(0); elapsed < 24*time.Hour; elapsed += 15 * time.Minute {
+			if _, err := w.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(15 * time.Minute)
+		}
+		got := map[string]row{}
+		for _, r := range rows(t, db) {
+			got[r.UserID] = r
+		}
+		if got["u1"].Status != store.OutboxPending || got["u1"].Attempts < 20 {
+			t.Fatalf("invitation after a day of outage: %+v (want pending, many attempts)", got["u1"])
+		}
+		if got["u2"].Status != store.OutboxFailed || !strings.Contains(got["u2"].LastError, "expired") {
+			t.Fatalf("reset whose 1 h link expired: %+v (want failed: expired)", got["u2"])
+		}
+		sk.start()
+		if n, err := w.Tick(ctx); err != nil || n != 1 {
+			t.Fatalf("Tick after the outage = %d, %v", n, err)
+		}
+		if per := sk.perRecipient(); per["bob@example.com"] != 1 || per["cat@example.com"] != 0 {
+			t.Fatalf("delivered: %v", per)
+		}
+	})
+}
