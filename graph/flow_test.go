@@ -36,3 +36,34 @@ func TestSignInFlow(t *testing.T) {
 		}
 	})
 }
+
+// The user in the payload of acceptInvitation and verifyTwoFactor (whose
+// requests have no full session yet) resolves its inviter like any other.
+func TestPayloadUserResolvesInviter(t *testing.T) {
+	e := graphtest.New(t, graphtest.SQLiteMemory)
+	admin, _ := e.CreateOrganization("Acme", "ann@example.com")
+	e.Invite(admin, "bob@example.com", "Bob", "VIEWER")
+	var acc struct {
+		AcceptInvitation struct{ User struct{ InvitedBy *struct{ Name string } } }
+	}
+	e.MustPost("", `mutation($t: String!, $p: String!) { acceptInvitation(input: {token: $t, password: $p}) { user { invitedBy { name } } } }`,
+		map[string]any{"t": e.LinkToken("bob@example.com", "accept-invitation"), "p": graphtest.Password}, &acc)
+	if acc.AcceptInvitation.User.InvitedBy == nil || acc.AcceptInvitation.User.InvitedBy.Name != "Super Acme" {
+		t.Fatalf("acceptInvitation user.invitedBy = %+v", acc.AcceptInvitation.User.InvitedBy)
+	}
+	waiting := e.StartLogin("bob@example.com", graphtest.Password)
+	var ver struct {
+		VerifyTwoFactor struct {
+			Step string
+			User struct {
+				InvitedBy *struct{ Name string }
+				ViewerCan struct{ Remove bool }
+			}
+		}
+	}
+	e.MustPost(waiting.Token, `mutation($c: String!) { verifyTwoFactor(input: {code: $c}) { step user { invitedBy { name } viewerCan { remove } } } }`,
+		map[string]any{"c": e.Code("bob@example.com")}, &ver)
+	if ver.VerifyTwoFactor.Step != "SIGNED_IN" || ver.VerifyTwoFactor.User.InvitedBy == nil || ver.VerifyTwoFactor.User.InvitedBy.Name != "Super Acme" {
+		t.Fatalf("verifyTwoFactor = %+v", ver.VerifyTwoFactor)
+	}
+}

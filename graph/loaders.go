@@ -17,9 +17,14 @@ import (
 // query per field, not one per user.
 type loaders struct {
 	svc      *portal.Service
-	users    *dataloadgen.Loader[string, *portal.User]
+	users    *dataloadgen.Loader[userRef, *portal.User]
 	delivery *dataloadgen.Loader[*portal.User, bool]
 }
+
+// userRef names a user that an object the caller already holds refers to
+// (a user's inviter, an audit entry's actor or target), in that object's
+// organisation: a reference never leads out of it.
+type userRef struct{ org, id string }
 
 type loadersKey struct{}
 
@@ -27,8 +32,8 @@ func newLoaders(svc *portal.Service) *loaders {
 	wait := dataloadgen.WithWait(time.Millisecond)
 	return &loaders{
 		svc: svc,
-		users: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*portal.User, []error) {
-			users, err := svc.UsersByID(ctx, ids)
+		users: dataloadgen.NewLoader(func(ctx context.Context, refs []userRef) ([]*portal.User, []error) {
+			users, err := fetchRefs(ctx, svc, refs)
 			if err != nil {
 				return nil, []error{err}
 			}
@@ -52,13 +57,37 @@ func loadersFrom(ctx context.Context) *loaders {
 	return ctx.Value(loadersKey{}).(*loaders)
 }
 
-// loadUser loads a user of the viewer's organisation by id; a missing or
-// removed user is null.
-func loadUser(ctx context.Context, id *string) (*portal.User, error) {
+// fetchRefs loads the referenced users, one query per organisation (in
+// practice one), in the order of refs.
+func fetchRefs(ctx context.Context, svc *portal.Service, refs []userRef) ([]*portal.User, error) {
+	byOrg := map[string][]string{}
+	for _, r := range refs {
+		byOrg[r.org] = append(byOrg[r.org], r.id)
+	}
+	found := map[userRef]*portal.User{}
+	for org, ids := range byOrg {
+		users, err := svc.RelatedUsers(ctx, org, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, u := range users {
+			found[userRef{org, ids[i]}] = u
+		}
+	}
+	out := make([]*portal.User, len(refs))
+	for i, r := range refs {
+		out[i] = found[r]
+	}
+	return out, nil
+}
+
+// loadUser loads the user that id refers to in organisation org; a
+// missing or removed user is null.
+func loadUser(ctx context.Context, org string, id *string) (*portal.User, error) {
 	if id == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).users.Load(ctx, *id)
+	return loadersFrom(ctx).users.Load(ctx, userRef{org, *id})
 }
 
 func loadDeliveryFailed(ctx context.Context, u *portal.User) (bool, error) {
@@ -68,34 +97,34 @@ func loadDeliveryFailed(ctx context.Context, u *portal.User) (bool, error) {
 	return loadersFrom(ctx).delivery.Load(ctx, u)
 }
 
-// primeUsers loads in one query the users with the given ids (nil ids
-// skipped) into the users loader, when the selection below the current
-// field asks for a user-valued field at path (e.g. "invitedBy", or "node",
+// primeUsers loads in one query the users that refs name into the users
+// loader, when the selection below the current field asks for a
+// user-valued field at one of paths (e.g. "invitedBy", or "node",
 // "invitedBy" below edges). The loader's time window alone splits a page
 // into several batches whenever the per-element goroutines start late
 // (under load), so a page would cost more queries the more users it has;
 // primed, it costs one. On an error nothing is primed and the per-field
 // loads report it.
-func primeUsers(ctx context.Context, ids []*string, paths ...[]string) {
+func primeUsers(ctx context.Context, refs []userRef, paths ...[]string) {
 	if !slices.ContainsFunc(paths, func(p []string) bool { return selects(ctx, p...) }) {
 		return
 	}
-	var want []string
-	for _, id := range ids {
-		if id != nil && !slices.Contains(want, *id) {
-			want = append(want, *id)
+	var want []userRef
+	for _, r := range refs {
+		if r.id != "" && !slices.Contains(want, r) {
+			want = append(want, r)
 		}
 	}
 	if len(want) == 0 {
 		return
 	}
 	l := loadersFrom(ctx)
-	users, err := l.svc.UsersByID(ctx, want)
+	users, err := fetchRefs(ctx, l.svc, want)
 	if err != nil {
 		return
 	}
-	for i, id := range want {
-		l.users.Prime(id, users[i])
+	for i, r := range want {
+		l.users.Prime(r, users[i])
 	}
 }
 
@@ -124,20 +153,26 @@ func selects(ctx context.Context, path ...string) bool {
 	return true
 }
 
-// inviterIDs are the invitedBy ids of a page of users.
-func inviterIDs(p *portal.UserPage) []*string {
-	ids := make([]*string, len(p.Users))
-	for i, u := range p.Users {
-		ids[i] = u.InvitedByID
+// inviterRefs are the invitedBy references of a page of users.
+func inviterRefs(p *portal.UserPage) []userRef {
+	refs := make([]userRef, 0, len(p.Users))
+	for _, u := range p.Users {
+		if u.InvitedByID != nil {
+			refs = append(refs, userRef{u.OrgID, *u.InvitedByID})
+		}
 	}
-	return ids
+	return refs
 }
 
-// auditUserIDs are the actor and target ids of a page of the audit log.
-func auditUserIDs(p *portal.AuditPage) []*string {
-	ids := make([]*string, 0, 2*len(p.Entries))
+// auditRefs are the actor and target references of a page of the audit log.
+func auditRefs(p *portal.AuditPage) []userRef {
+	refs := make([]userRef, 0, 2*len(p.Entries))
 	for _, e := range p.Entries {
-		ids = append(ids, e.ActorID, e.TargetID)
+		for _, id := range []*string{e.ActorID, e.TargetID} {
+			if id != nil {
+				refs = append(refs, userRef{e.OrgID, *id})
+			}
+		}
 	}
-	return ids
+	return refs
 }

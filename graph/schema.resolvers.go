@@ -16,17 +16,17 @@ import (
 
 // Actor is the resolver for the actor field.
 func (r *auditEntryResolver) Actor(ctx context.Context, obj *portal.AuditEntry) (*portal.User, error) {
-	return loadUser(ctx, obj.ActorID)
+	return loadUser(ctx, obj.OrgID, obj.ActorID)
 }
 
 // Target is the resolver for the target field.
 func (r *auditEntryResolver) Target(ctx context.Context, obj *portal.AuditEntry) (*portal.User, error) {
-	return loadUser(ctx, obj.TargetID)
+	return loadUser(ctx, obj.OrgID, obj.TargetID)
 }
 
 // Edges is the resolver for the edges field.
 func (r *auditEntryConnectionResolver) Edges(ctx context.Context, obj *portal.AuditPage) ([]*model.AuditEntryEdge, error) {
-	primeUsers(ctx, auditUserIDs(obj), []string{"node", "actor"}, []string{"node", "target"})
+	primeUsers(ctx, auditRefs(obj), []string{"node", "actor"}, []string{"node", "target"})
 	edges := make([]*model.AuditEntryEdge, len(obj.Entries))
 	for i, e := range obj.Entries {
 		edges[i] = &model.AuditEntryEdge{Cursor: portal.AuditCursor(e), Node: e}
@@ -36,7 +36,7 @@ func (r *auditEntryConnectionResolver) Edges(ctx context.Context, obj *portal.Au
 
 // Nodes is the resolver for the nodes field.
 func (r *auditEntryConnectionResolver) Nodes(ctx context.Context, obj *portal.AuditPage) ([]*portal.AuditEntry, error) {
-	primeUsers(ctx, auditUserIDs(obj), []string{"actor"}, []string{"target"})
+	primeUsers(ctx, auditRefs(obj), []string{"actor"}, []string{"target"})
 	return obj.Entries, nil
 }
 
@@ -175,7 +175,7 @@ func (r *roleDefinitionResolver) AssignableRoles(ctx context.Context, obj *acces
 
 // InvitedBy is the resolver for the invitedBy field.
 func (r *userResolver) InvitedBy(ctx context.Context, obj *portal.User) (*portal.User, error) {
-	return loadUser(ctx, obj.InvitedByID)
+	return loadUser(ctx, obj.OrgID, obj.InvitedByID)
 }
 
 // ViewerCan is the resolver for the viewerCan field.
@@ -196,7 +196,7 @@ func (r *userResolver) InvitationDeliveryFailed(ctx context.Context, obj *portal
 
 // Edges is the resolver for the edges field.
 func (r *userConnectionResolver) Edges(ctx context.Context, obj *portal.UserPage) ([]*model.UserEdge, error) {
-	primeUsers(ctx, inviterIDs(obj), []string{"node", "invitedBy"})
+	primeUsers(ctx, inviterRefs(obj), []string{"node", "invitedBy"})
 	edges := make([]*model.UserEdge, len(obj.Users))
 	for i, u := range obj.Users {
 		edges[i] = &model.UserEdge{Cursor: obj.Cursors[i], Node: u}
@@ -206,7 +206,7 @@ func (r *userConnectionResolver) Edges(ctx context.Context, obj *portal.UserPage
 
 // Nodes is the resolver for the nodes field.
 func (r *userConnectionResolver) Nodes(ctx context.Context, obj *portal.UserPage) ([]*portal.User, error) {
-	primeUsers(ctx, inviterIDs(obj), []string{"invitedBy"})
+	primeUsers(ctx, inviterRefs(obj), []string{"invitedBy"})
 	return obj.Users, nil
 }
 

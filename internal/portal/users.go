@@ -71,14 +71,15 @@ func (s *Service) User(ctx context.Context, id string) (*User, error) {
 	return s.store.User(ctx, v.User.OrgID, id)
 }
 
-// UsersByID loads users of the viewer's organisation (for batching);
-// result i is nil when ids[i] is not such a user.
-func (s *Service) UsersByID(ctx context.Context, ids []string) ([]*User, error) {
-	v, err := signedIn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	found, err := s.store.UsersByID(ctx, v.User.OrgID, ids)
+// RelatedUsers loads the users of organisation orgID that objects the
+// caller already holds refer to: a user's inviter, an audit entry's actor
+// or target. The caller passes the organisation of the referring object,
+// so no reference leads into another organisation; it needs no session of
+// its own because the referring object was already authorised (the user
+// that acceptInvitation or verifyTwoFactor returns has an inviter too).
+// Result i is nil when ids[i] is not a live user of orgID.
+func (s *Service) RelatedUsers(ctx context.Context, orgID string, ids []string) ([]*User, error) {
+	found, err := s.store.UsersByID(ctx, orgID, ids)
 	if err != nil {
 		return nil, err
 	}
