@@ -150,7 +150,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	}
 	var sender mail.Sender = mail.NewLog(log)
 	if cfg.SMTPURL != "" {
-		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom, 30*time.Second); err != nil {
+		var opts []mail.SMTPOption
+		if cfg.Production() {
+			opts = append(opts, mail.RequireTLS())
+		}
+		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom, 30*time.Second, opts...); err != nil {
 			a.close()
 			return nil, fmt.Errorf("PORTAL_SMTP_URL: %w", err)
 		}

@@ -44,7 +44,9 @@ func TestPayloadUserResolvesInviter(t *testing.T) {
 	admin, _ := e.CreateOrganization("Acme", "ann@example.com")
 	e.Invite(admin, "bob@example.com", "Bob", "VIEWER")
 	var acc struct {
-		AcceptInvitation struct{ User struct{ InvitedBy *struct{ Name string } } }
+		AcceptInvitation struct {
+			User struct{ InvitedBy *struct{ Name string } }
+		}
 	}
 	e.MustPost("", `mutation($t: String!, $p: String!) { acceptInvitation(input: {token: $t, password: $p}) { user { invitedBy { name } } } }`,
 		map[string]any{"t": e.LinkToken("bob@example.com", "accept-invitation"), "p": graphtest.Password}, &acc)

@@ -23,6 +23,14 @@ type SMTP struct {
 	from   *netmail.Address
 }
 
+// SMTPOption changes how NewSMTP connects.
+type SMTPOption func(*smtpOptions)
+
+type smtpOptions struct{ requireTLS bool }
+
+// RequireTLS makes smtp:// insist on STARTTLS.
+func RequireTLS() SMTPOption { return func(o *smtpOptions) { o.requireTLS = true } }
+
 // NewSMTP configures an SMTP sender from a URL and a From address.
 //
 //   - smtp://[user[:password]@]host[:port] uses STARTTLS when the server
@@ -35,7 +43,14 @@ type SMTP struct {
 // ("Acme Portal <portal@acme.example>"). timeout bounds each connection
 // (DefaultTimeout if <= 0). Errors never repeat the URL, which may hold a
 // password.
-func NewSMTP(rawURL, from string, timeout time.Duration) (*SMTP, error) {
+// With RequireTLS, smtp:// refuses to send when the server does not offer
+// STARTTLS, so that nobody on the path can strip it and read the links
+// (production sets it).
+func NewSMTP(rawURL, from string, timeout time.Duration, opts ...SMTPOption) (*SMTP, error) {
+	var o smtpOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		var ue *url.Error
@@ -77,24 +92,27 @@ func NewSMTP(rawURL, from string, timeout time.Duration) (*SMTP, error) {
 		timeout = DefaultTimeout
 	}
 
-	opts := []gomail.Option{
+	gopts := []gomail.Option{
 		gomail.WithPort(port),
 		gomail.WithTimeout(timeout),
 		gomail.WithTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}),
 	}
-	if ssl {
-		opts = append(opts, gomail.WithSSL())
-	} else {
+	switch {
+	case ssl:
+		gopts = append(gopts, gomail.WithSSL())
+	case o.requireTLS:
+		gopts = append(gopts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	default:
 		// Not go-mail's default (TLSMandatory), which refuses servers
 		// without STARTTLS.
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		gopts = append(gopts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	}
 	if u.User != nil {
 		pass, _ := u.User.Password()
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+		gopts = append(gopts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
 	}
-	client, err := gomail.NewClient(host, opts...)
+	client, err := gomail.NewClient(host, gopts...)
 	if err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}

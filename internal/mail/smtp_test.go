@@ -119,3 +119,30 @@ func TestSMTPNoPasswordInClear(t *testing.T) {
 		t.Fatal("message accepted")
 	}
 }
+
+// With RequireTLS, smtp:// refuses a server that offers no STARTTLS (or
+// whose STARTTLS was stripped on the way) and still works with one that does.
+func TestSMTPRequireTLS(t *testing.T) {
+	plain := newSink(t)
+	s, err := mail.NewSMTP("smtp://"+plain.addr, "portal@acme.example", 5*time.Second, mail.RequireTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), rendered(t)); err == nil || len(plain.messages()) != 0 {
+		t.Fatalf("sent without TLS: %v, %d messages", err, len(plain.messages()))
+	}
+	tlsSink := newSink(t, func(s *sink) { s.starttls = true })
+	s, err = mail.NewSMTP("smtp://"+tlsSink.addr, "portal@acme.example", 5*time.Second, mail.RequireTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mail.SetTLSConfig(s, tlsSink.trusting()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), rendered(t)); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := tlsSink.messages(); len(msgs) != 1 || !msgs[0].TLS {
+		t.Fatalf("sink got %+v", msgs)
+	}
+}
