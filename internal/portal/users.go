@@ -332,32 +332,32 @@ func (s *Service) ChangeRole(ctx context.Context, userID string, role access.Rol
 // ResendInvitation emails a new invitation link to an INVITED user; the
 // earlier links stop working.
 func (s *Service) ResendInvitation(ctx context.Context, userID string) (*User, error) {
-	u, err := s.act(ctx, userID, access.ActResendInvitation, func(tx Store, v *Viewer, u *User, now time.Time) error {
-		if u.Status != StatusInvited {
-			return Invalid("userId", "the user has already accepted their invitation")
-		}
-		if err := s.issueLink(ctx, tx, u, v.User, TokenInvitation, EmailInvitation, now); err != nil {
-			return err
-		}
-		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditInvitationResent, u, nil, nil, now)
-	})
-	if err == nil {
-		s.notify()
-	}
-	return u, err
+	return s.mailLink(ctx, userID, access.ActResendInvitation, StatusInvited,
+		"the user has already accepted their invitation",
+		TokenInvitation, EmailInvitation, AuditInvitationResent)
 }
 
 // SendPasswordReset emails a reset link to an ACTIVE user. Their current
 // password keeps working until the link is used.
 func (s *Service) SendPasswordReset(ctx context.Context, userID string) (*User, error) {
-	u, err := s.act(ctx, userID, access.ActSendPasswordReset, func(tx Store, v *Viewer, u *User, now time.Time) error {
-		if u.Status != StatusActive {
-			return Invalid("userId", "the user has not accepted their invitation yet; resend the invitation instead")
+	return s.mailLink(ctx, userID, access.ActSendPasswordReset, StatusActive,
+		"the user has not accepted their invitation yet; resend the invitation instead",
+		TokenPasswordReset, EmailAdminReset, AuditPasswordResetSent)
+}
+
+// mailLink is an admin action that emails a user a fresh single-use link:
+// the user must have status want (else BAD_USER_INPUT with wrongStatus);
+// the link, its queued email and the audit record are written together.
+func (s *Service) mailLink(ctx context.Context, userID string, a access.Action, want Status, wrongStatus string,
+	kind TokenKind, email EmailKind, auditAction string) (*User, error) {
+	u, err := s.act(ctx, userID, a, func(tx Store, v *Viewer, u *User, now time.Time) error {
+		if u.Status != want {
+			return Invalid("userId", "%s", wrongStatus)
 		}
-		if err := s.issueLink(ctx, tx, u, v.User, TokenPasswordReset, EmailAdminReset, now); err != nil {
+		if err := s.issueLink(ctx, tx, u, v.User, kind, email, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditPasswordResetSent, u, nil, nil, now)
+		return audit(ctx, tx, u.OrgID, &v.User.ID, auditAction, u, nil, nil, now)
 	})
 	if err == nil {
 		s.notify()
