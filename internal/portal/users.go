@@ -143,12 +143,9 @@ func (s *Service) Users(ctx context.Context, first *int, after *string, f UserFi
 	if !v.Role.Has(access.ViewUsers) {
 		return nil, ErrForbidden
 	}
-	n := DefaultPageSize
-	if first != nil {
-		n = *first
-	}
-	if n < 1 || n > MaxPageSize {
-		return nil, Invalid("first", "first must be between 1 and %d", MaxPageSize)
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
 	}
 	if o.Field == "" {
 		o.Field = OrderName
@@ -183,6 +180,18 @@ func (s *Service) Users(ctx context.Context, first *int, after *string, f UserFi
 		p.Cursors[i] = EncodeCursor(CursorOf(u, o))
 	}
 	return p, nil
+}
+
+// pageSize checks a connection's first argument: 1..MaxPageSize, default
+// DefaultPageSize.
+func pageSize(first *int) (int, error) {
+	if first == nil {
+		return DefaultPageSize, nil
+	}
+	if *first < 1 || *first > MaxPageSize {
+		return 0, Invalid("first", "first must be between 1 and %d", MaxPageSize)
+	}
+	return *first, nil
 }
 
 // TotalCount counts every user matching the page's filter. It is separate
@@ -429,12 +438,9 @@ func (s *Service) AuditLog(ctx context.Context, first *int, after *string) (*Aud
 	if !access.CanReadAudit(v.Role) {
 		return nil, ErrForbidden
 	}
-	n := DefaultPageSize
-	if first != nil {
-		n = *first
-	}
-	if n < 1 || n > MaxPageSize {
-		return nil, Invalid("first", "first must be between 1 and %d", MaxPageSize)
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
 	}
 	q := AuditQuery{Limit: n + 1}
 	if after != nil {
