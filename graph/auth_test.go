@@ -3,7 +3,9 @@ package graph_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
@@ -590,4 +592,42 @@ func TestAuthRateLimitPerIP(t *testing.T) {
 		secWant(t, secPost(t, e, "", accept, map[string]any{"t": portal.NewToken(), "p": "short"}), "RATE_LIMITED")
 		secWant(t, secPost(t, e, "", reset, map[string]any{"t": e.LinkToken("ann@example.com", "reset-password"), "p": graphtest.Password}), "RATE_LIMITED")
 	}, tight)
+}
+
+// One client guessing an account's password exhausts only its own budget
+// for that account: the owner, elsewhere, can still sign in. Guessing
+// spread over many clients meets the account's overall budget.
+func TestAuthLoginLockoutIsPerClient(t *testing.T) {
+	t.Parallel()
+	tight := secLimits(func(l *portal.Limits) {
+		l.LoginPerAccount = portal.Limit{Rate: 3, Burst: 3, Period: time.Hour}
+		l.LoginPerAccountAnyIP = portal.Limit{Rate: 8, Burst: 8, Period: time.Hour}
+	})
+	e := graphtest.New(t, graphtest.SQLiteMemory, tight)
+	const ann = "ann@example.com"
+	secOrg(t, e, ann) // one login of ann's, from loopback
+	from := func(ip, password string) *graphtest.Response {
+		body, _ := json.Marshal(map[string]any{"query": `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step } }`,
+			"variables": map[string]any{"e": ann, "p": password}})
+		req, _ := http.NewRequest(http.MethodPost, e.Server.URL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", ip)
+		r := e.Send(req)
+		secCheck(t, r)
+		return r
+	}
+	for i := 0; i < 3; i++ {
+		secWant(t, from("198.51.100.9", "a wrong guess "+fmt.Sprint(i)), "UNAUTHENTICATED")
+	}
+	secWant(t, from("198.51.100.9", graphtest.Password), "RATE_LIMITED")
+	if r := from("203.0.113.5", graphtest.Password); len(r.Errors) != 0 {
+		t.Fatalf("the owner, from another address, was refused: %+v", r.Errors)
+	}
+	// The account's overall budget of 8 has paid for secOrg's login, the
+	// 3 guesses and the owner's login (the refused attempt cost it
+	// nothing); three more clients spend the rest.
+	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.4"} {
+		secWant(t, from(ip, "guess"), "UNAUTHENTICATED")
+	}
+	secWant(t, from("192.0.2.3", graphtest.Password), "RATE_LIMITED")
 }

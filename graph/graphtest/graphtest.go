@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -86,12 +87,13 @@ func RedisURL() string {
 
 // generous limits keep throttling out of tests that aren't about it.
 var generous = portal.Limits{
-	LoginPerAccount:     portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
-	LoginPerIP:          portal.Limit{Rate: 100000, Burst: 100000, Period: time.Minute},
-	TwoFactorPerAccount: portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
-	ResetPerAccount:     portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
-	ResetPerIP:          portal.Limit{Rate: 100000, Burst: 100000, Period: time.Minute},
-	TokenPerIP:          portal.Limit{Rate: 100000, Burst: 100000, Period: time.Minute},
+	LoginPerAccount:      portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
+	LoginPerAccountAnyIP: portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
+	LoginPerIP:           portal.Limit{Rate: 100000, Burst: 100000, Period: time.Minute},
+	TwoFactorPerAccount:  portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
+	ResetPerAccount:      portal.Limit{Rate: 1000, Burst: 1000, Period: time.Minute},
+	ResetPerIP:           portal.Limit{Rate: 100000, Burst: 100000, Period: time.Minute},
+	TokenPerIP:           portal.Limit{Rate: 100000, Burst: 100000, Period: time.Minute},
 }
 
 // New starts an Env on backend.
@@ -130,7 +132,10 @@ func New(tb testing.TB, backend string, opts ...Option) *Env {
 	}
 	e.Service = portal.New(cfg, e.DB, e.Sessions, limiter, clock, portal.NewHasher(4), box, nil)
 	e.worker = mail.NewWorker(e.DB, e.sent, clock, mail.Options{}, nil)
-	e.Server = httptest.NewServer(graph.NewHandler(e.Service, graph.Options{Dev: true, CookieMaxAge: maxAge}))
+	// Loopback is a trusted proxy, so a test can speak for other client
+	// addresses with X-Forwarded-For.
+	e.Server = httptest.NewServer(graph.NewHandler(e.Service, graph.Options{Dev: true, CookieMaxAge: maxAge,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}))
 	tb.Cleanup(e.Server.Close)
 	return e
 }

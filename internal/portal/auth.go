@@ -42,7 +42,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (*LoginResu
 		return nil, ErrBadCredentials // no account has such an address
 	}
 	l := s.cfg.Limits
-	if err := s.throttle(ctx, ipKeyOf(ctx, "login", l.LoginPerIP), throttleKey{"login:acct:" + key, l.LoginPerAccount}); err != nil {
+	ip := ipKeyOf(ctx, "login", l.LoginPerIP)
+	if err := s.throttle(ctx, ip, throttleKey{"login:acct:" + key + ":" + ip.key, l.LoginPerAccount},
+		throttleKey{"login:acct:" + key, l.LoginPerAccountAnyIP}); err != nil {
 		return nil, err
 	}
 	u, err := s.store.UserByEmail(ctx, key)

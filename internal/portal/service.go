@@ -30,20 +30,24 @@ const (
 // Limits are the attempt budgets for the unauthenticated flows, per
 // account and per client IP.
 type Limits struct {
-	LoginPerAccount, LoginPerIP Limit
-	TwoFactorPerAccount         Limit
-	ResetPerAccount, ResetPerIP Limit
-	TokenPerIP                  Limit // acceptInvitation and resetPassword
+	// LoginPerAccount is per account and client IP, so that one attacker
+	// guessing passwords locks out only themself; LoginPerAccountAnyIP,
+	// looser, bounds guessing spread over many addresses.
+	LoginPerAccount, LoginPerAccountAnyIP, LoginPerIP Limit
+	TwoFactorPerAccount                               Limit
+	ResetPerAccount, ResetPerIP                       Limit
+	TokenPerIP                                        Limit // acceptInvitation and resetPassword
 }
 
 // DefaultLimits are generous for people and tight for scripts.
 var DefaultLimits = Limits{
-	LoginPerAccount:     Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
-	LoginPerIP:          Limit{Rate: 60, Burst: 30, Period: time.Minute},
-	TwoFactorPerAccount: Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
-	ResetPerAccount:     Limit{Rate: 3, Burst: 3, Period: time.Hour},
-	ResetPerIP:          Limit{Rate: 20, Burst: 10, Period: time.Hour},
-	TokenPerIP:          Limit{Rate: 30, Burst: 20, Period: time.Minute},
+	LoginPerAccount:      Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
+	LoginPerAccountAnyIP: Limit{Rate: 100, Burst: 100, Period: 15 * time.Minute},
+	LoginPerIP:           Limit{Rate: 60, Burst: 30, Period: time.Minute},
+	TwoFactorPerAccount:  Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
+	ResetPerAccount:      Limit{Rate: 3, Burst: 3, Period: time.Hour},
+	ResetPerIP:           Limit{Rate: 20, Burst: 10, Period: time.Hour},
+	TokenPerIP:           Limit{Rate: 30, Burst: 20, Period: time.Minute},
 }
 
 // Config holds the service's policies.
