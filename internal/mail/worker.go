@@ -19,6 +19,7 @@ import (
 // fencing token), else they return portal.ErrNotFound.
 type Outbox interface {
 	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.OutboxMessage, error)
+	Held(ctx context.Context, id string, attempts int) (bool, error)
 	MarkSent(ctx context.Context, id string, attempts int, now time.Time) error
 	Retry(ctx context.Context, id string, attempts int, next time.Time, errText string) error
 	Fail(ctx context.Context, id string, attempts int, now time.Time, errText string) error
@@ -175,6 +176,14 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, e
 	msg, err := Render(m.Email)
 	if err != nil {
 		return false, w.fail(bctx, log, m, err) // it would fail the same way every time
+	}
+	// A message claimed with others may have been cancelled (its link
+	// revoked) while those were sent: look again just before sending.
+	if held, err := w.outbox.Held(bctx, m.ID, m.Attempts); err != nil {
+		return false, fmt.Errorf("check email %s: %w", m.ID, err)
+	} else if !held {
+		log.InfoContext(ctx, "email not sent: cancelled or claimed elsewhere")
+		return false, nil
 	}
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Lease/2)
 	err = w.sender.Send(sctx, msg)

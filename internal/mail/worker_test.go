@@ -495,3 +495,40 @@ func TestLongOutageLosesNothingUntilTheLinkExpires(t *testing.T) {
 		}
 	})
 }
+
+// senderFunc is a mail.Sender made of a function (a stand-in SMTP server).
+type senderFunc func(context.Context, mail.Message) error
+
+func (f senderFunc) Send(ctx context.Context, m mail.Message) error { return f(ctx, m) }
+
+// An email cancelled after it was claimed, while the worker was still
+// sending the others of its batch, is not sent.
+func TestCancelledWhileClaimedIsNotSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := newClock()
+		enqueue(t, db, invitation("u1", "bob@example.com", newToken(), clock.Now()), clock.Now())
+		clock.Advance(time.Millisecond) // claimed in order: bob, then cat
+		enqueue(t, db, invitation("u2", "cat@example.com", newToken(), clock.Now()), clock.Now())
+		var sent []string
+		sender := senderFunc(func(_ context.Context, m mail.Message) error {
+			sent = append(sent, m.To)
+			if m.To == "bob@example.com" { // meanwhile, cat is removed
+				if err := db.CancelEmails(ctx, "u2"); err != nil {
+					t.Error(err)
+				}
+			}
+			return nil
+		})
+		w := mail.NewWorker(db, sender, clock, mail.Options{Batch: 2}, testLogger(&syncBuffer{}))
+		if n, err := w.Tick(ctx); err != nil || n != 1 {
+			t.Fatalf("Tick = %d, %v", n, err)
+		}
+		if len(sent) != 1 || sent[0] != "bob@example.com" {
+			t.Fatalf("sent to %v, want only bob", sent)
+		}
+		if got := countStatus(t, db); got[store.OutboxCancelled] != 1 || got[store.OutboxSent] != 1 {
+			t.Fatalf("outbox: %v", got)
+		}
+	})
+}

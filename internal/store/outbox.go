@@ -142,6 +142,13 @@ func claimed(q *bun.UpdateQuery, id string, attempts int) *bun.UpdateQuery {
 	return q.Where("id = ? AND status = ? AND attempts = ?", id, OutboxPending, attempts)
 }
 
+// Held reports whether the claim that set attempts still holds the
+// message: it has not been cancelled or claimed again since.
+func (s *DB) Held(ctx context.Context, id string, attempts int) (bool, error) {
+	n, err := s.idb.NewSelect().Table("outbox").Where("id = ? AND status = ? AND attempts = ?", id, OutboxPending, attempts).Count(ctx)
+	return n == 1, translate(err)
+}
+
 // MarkSent records that the message claimed with attempts was sent, and
 // wipes its payload (it holds a live link). It returns portal.ErrNotFound
 // when the claim was lost (the lease ran out and another claim followed).
