@@ -215,8 +215,14 @@ func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handl
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if a.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler(reg))
+	}
 	return instrument(reg, mux)
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // instrument counts requests and their latency per route and status.
@@ -294,10 +300,26 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		go a.memory.Run(workerCtx, portal.SystemClock{}, time.Minute)
 	}
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "env", cfg.Env, "database", dbKind(cfg), "sessions", sessKind(cfg),
 		"graphiql", !cfg.Production())
+	if cfg.MetricsAddr != "" {
+		// Metrics on their own listener, kept off the public address.
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			stopWorker()
+			<-workerDone
+			return fmt.Errorf("PORTAL_METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler(reg))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { served <- msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("serving metrics", "addr", mln.Addr().String())
+	}
 
 	select {
 	case err := <-served:

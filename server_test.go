@@ -393,3 +393,20 @@ func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Fatalf("/readyz after recovery = %d", status)
 	}
 }
+
+// With PORTAL_METRICS_ADDR, /metrics moves off the public address.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	env := devEnv(t)
+	env["PORTAL_METRICS_ADDR"] = "127.0.0.1:0"
+	base, _, logs := startServer(t, env)
+	if code, _ := get(t, base+"/metrics"); code != http.StatusNotFound {
+		t.Fatalf("GET /metrics on the public address = %d, want 404", code)
+	}
+	m := regexp.MustCompile(`msg="serving metrics" addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no metrics listener in logs:\n%s", logs.String())
+	}
+	if code, body := get(t, "http://"+m[1]+"/metrics"); code != http.StatusOK || !strings.Contains(body, "portal_outbox_messages") {
+		t.Fatalf("GET /metrics on the metrics address = %d", code)
+	}
+}

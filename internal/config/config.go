@@ -41,6 +41,9 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma
 	// separated) whose X-Forwarded-For header names the client's address.
 	TrustedProxies []string `env:"PORTAL_TRUSTED_PROXIES" envSeparator:","`
+	// MetricsAddr, when set, serves /metrics on this address only (for
+	// example a port that only the monitoring network reaches).
+	MetricsAddr string `env:"PORTAL_METRICS_ADDR"`
 	// ShutdownTimeout bounds how long in-flight requests may drain.
 	ShutdownTimeout time.Duration `env:"PORTAL_SHUTDOWN_TIMEOUT" envDefault:"20s"`
 }
