@@ -126,18 +126,12 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	clock := portal.SystemClock{}
 	var limiter portal.Limiter
 	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		opt, err := session.RedisOptions(cfg.RedisURL)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("PORTAL_REDIS_URL: %w", err)
 		}
-		// Fail fast while Redis is down (requests fail closed) and
-		// reconnect by itself when it is back.
-		a.redis = redis.NewUniversalClient(&redis.UniversalOptions{
-			Addrs: []string{opt.Addr}, DB: opt.DB, Username: opt.Username, Password: opt.Password,
-			TLSConfig: opt.TLSConfig, DialTimeout: 2 * time.Second, ReadTimeout: time.Second,
-			WriteTimeout: time.Second, MaxRetries: 1, DialerRetries: 1,
-		})
+		a.redis = redis.NewUniversalClient(opt)
 		// The hash tag keeps a session and its user's index in one
 		// Cluster slot, as the session scripts touch both at once.
 		a.sessions = session.NewRedis(a.redis, "{portal}:", cfg.IdleTimeout, cfg.MaxAge)

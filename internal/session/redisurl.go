@@ -1,0 +1,41 @@
+package session
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions turns PORTAL_REDIS_URL into client options for a
+// UniversalClient, which is a plain client, a Sentinel failover client or
+// a Cluster client depending on them:
+//
+//	redis://[user:pass@]host:6379/0                          one server
+//	redis://host1:6379?addr=host2:6379&addr=host3:6379        Cluster (seed nodes)
+//	redis://sentinel1:26379?addr=sentinel2:26379&master_name=mymaster   Sentinel
+//
+// rediss:// uses TLS. The timeouts make calls fail fast while Redis is
+// down (requests fail closed); the client reconnects by itself.
+func RedisOptions(rawURL string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL")
+	}
+	q := u.Query()
+	extra, master := q["addr"], q.Get("master_name")
+	q.Del("addr")
+	q.Del("master_name")
+	u.RawQuery = q.Encode()
+	opt, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	return &redis.UniversalOptions{
+		Addrs: append([]string{opt.Addr}, extra...), MasterName: master, DB: opt.DB,
+		Username: opt.Username, Password: opt.Password, TLSConfig: opt.TLSConfig,
+		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		MaxRetries: 1, DialerRetries: 1,
+	}, nil
+}
