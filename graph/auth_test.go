@@ -631,3 +631,70 @@ func TestAuthLoginLockoutIsPerClient(t *testing.T) {
 	}
 	secWant(t, from("192.0.2.3", graphtest.Password), "RATE_LIMITED")
 }
+
+// A password thief can't guess TOTP codes slowly forever: after
+// MaxWrongCodesPerDay wrong codes in a day, even the right code is refused
+// until the day is over, the lock is in the audit log, and an admin's 2FA
+// reset lifts it.
+func TestAuthWrongCodesPerDay(t *testing.T) {
+	t.Parallel()
+	perDay := func(c *portal.Config) { c.MaxWrongCodesPerDay = 7 }
+	graphtest.Each(t, func(t *testing.T, e *graphtest.Env) {
+		const ann, bob = "ann@example.com", "bob@example.com"
+		admin, annID := secOrg(t, e, ann)
+		bobID := secSeed(t, e, annID, bob, access.Viewer)
+		secMe(t, e, e.SignIn(bob, graphtest.Password)) // enrolled
+
+		wrongs := 0
+		guess := func(w string) {
+			t.Helper()
+			e.Clock.Advance(time.Minute)
+			secWantField(t, secVerify(t, e, w, secWrongCode(t, e, e.Secret(bob))), "BAD_USER_INPUT", "code")
+			wrongs++
+		}
+		for wrongs < 7 {
+			w := e.StartLogin(bob, graphtest.Password).Token
+			for i := 0; i < 5 && wrongs < 7; i++ {
+				guess(w)
+			}
+		}
+		w := e.StartLogin(bob, graphtest.Password).Token
+		r := secVerify(t, e, w, e.Code(bob))
+		secWant(t, r, "RATE_LIMITED")
+		if s, _ := r.Errors[0].Extensions["retryAfterSeconds"].(float64); s < 3600 {
+			t.Fatalf("retryAfterSeconds = %v, want most of a day", s)
+		}
+		var log struct {
+			AuditLog struct{ Nodes []struct{ Action, TargetID string } }
+		}
+		admin = e.SignIn(ann, graphtest.Password) // the clock moved past the idle timeout
+		secOK(t, secPost(t, e, admin, `{ auditLog(first: 5) { nodes { action targetId } } }`, nil), &log)
+		locked := 0
+		for _, n := range log.AuditLog.Nodes {
+			if n.Action == "TWO_FACTOR_LOCKED" && n.TargetID == bobID {
+				locked++
+			}
+		}
+		if locked != 1 {
+			t.Fatalf("audit log: %+v (want one TWO_FACTOR_LOCKED for bob)", log.AuditLog.Nodes)
+		}
+
+		// A day after the first wrong code, the right code passes again.
+		e.Clock.Advance(24 * time.Hour)
+		admin = e.SignIn(ann, graphtest.Password)
+		secMe(t, e, e.SignIn(bob, graphtest.Password))
+
+		// Lock again; an admin's 2FA reset lifts it (bob enrols anew).
+		for wrongs = 0; wrongs < 7; {
+			w := e.StartLogin(bob, graphtest.Password).Token
+			for i := 0; i < 5 && wrongs < 7; i++ {
+				guess(w)
+			}
+		}
+		secWant(t, secVerify(t, e, e.StartLogin(bob, graphtest.Password).Token, e.Code(bob)), "RATE_LIMITED")
+		admin = e.SignIn(ann, graphtest.Password)
+		secOK(t, secPost(t, e, admin, `mutation($id: ID!) { resetTwoFactor(input: {userId: $id}) { user { id } } }`,
+			map[string]any{"id": bobID}), nil)
+		secMe(t, e, e.SignIn(bob, graphtest.Password))
+	}, perDay)
+}

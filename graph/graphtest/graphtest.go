@@ -103,6 +103,7 @@ func New(tb testing.TB, backend string, opts ...Option) *Env {
 	clock := NewClock()
 	cfg := portal.DefaultConfig()
 	cfg.Limits = generous
+	cfg.MaxWrongCodesPerDay = 1000
 	cfg.ResetFloor = 0
 	for _, o := range opts {
 		o(&cfg)

@@ -105,6 +105,12 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 		return nil, err
 	}
 	now := s.now()
+	if u.TOTPFailures >= s.cfg.MaxWrongCodesPerDay && u.TOTPFailuresSince != nil {
+		if until := u.TOTPFailuresSince.Add(wrongCodeWindow); now.Before(until) {
+			return nil, &Error{Kind: KindRateLimited, RetryAfterSeconds: int(until.Sub(now)/time.Second) + 1,
+				Message: "too many wrong codes today; try again later or ask an admin to reset your two-factor authentication"}
+		}
+	}
 	secret, err := s.box.Open(u.TOTPSecret, []byte(u.ID))
 	if err != nil { // no secret (2FA reset meanwhile): start again
 		_ = s.sessions.Delete(ctx, v.Session.Hash)
@@ -120,6 +126,17 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 		}
 	}
 	if !accepted {
+		daily, _, err := s.store.RecordWrongCode(ctx, u.ID, now, wrongCodeWindow)
+		if err != nil {
+			return nil, err
+		}
+		if daily == s.cfg.MaxWrongCodesPerDay { // the admins can see it
+			if err := s.store.InTx(ctx, func(tx Store) error {
+				return audit(ctx, tx, u.OrgID, &u.ID, AuditTwoFactorLocked, u, nil, nil, now)
+			}); err != nil {
+				return nil, err
+			}
+		}
 		n, err := s.sessions.FailCode(ctx, v.Session.Hash)
 		if err != nil {
 			return nil, err
@@ -174,6 +191,9 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 	u.LastActiveAt = &now
 	return &LoginResult{Step: StepSignedIn, Token: token, User: u}, nil
 }
+
+// wrongCodeWindow is the rolling window of MaxWrongCodesPerDay.
+const wrongCodeWindow = 24 * time.Hour
 
 // errLoginSuperseded: the account changed under a login waiting for 2FA.
 var errLoginSuperseded = &Error{Kind: KindUnauthenticated, Message: "your account changed while signing in; sign in again"}

@@ -37,9 +37,13 @@ type User struct {
 	TwoFactorEnabled bool
 	// TOTPLastStep is the last accepted TOTP time step; only later steps pass.
 	TOTPLastStep int64
-	InvitedByID  *string
-	CreatedAt    time.Time
-	LastActiveAt *time.Time
+	// TOTPFailures counts wrong codes since TOTPFailuresSince (a window of
+	// a day); a code accepted or a 2FA reset clears it.
+	TOTPFailures      int
+	TOTPFailuresSince *time.Time
+	InvitedByID       *string
+	CreatedAt         time.Time
+	LastActiveAt      *time.Time
 	// InvitationSentAt is when the latest invitation email was queued.
 	InvitationSentAt *time.Time
 	// SessionsNotBefore: sessions created before this time are dead (set
@@ -94,6 +98,7 @@ const (
 	AuditPasswordReset       = "PASSWORD_RESET"
 	AuditTwoFactorEnrolled   = "TWO_FACTOR_ENROLLED"
 	AuditTwoFactorReset      = "TWO_FACTOR_RESET"
+	AuditTwoFactorLocked     = "TWO_FACTOR_LOCKED" // too many wrong codes in a day
 	AuditUserRemoved         = "USER_REMOVED"
 )
 

@@ -166,8 +166,13 @@ type Store interface {
 	// RemoveUser marks the user removed; the email becomes free again.
 	RemoveUser(ctx context.Context, orgID, id string, at time.Time) error
 	// AcceptTOTPStep records step as the user's last accepted TOTP step if
-	// it is later than the stored one; false when it is not (a replay).
+	// it is later than the stored one, and clears the wrong-code count;
+	// false when it is not later (a replay).
 	AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// RecordWrongCode counts one wrong TOTP code for the user in the
+	// current window, which starts anew at now when the last one began at
+	// least window ago; it returns the count and the window's start.
+	RecordWrongCode(ctx context.Context, userID string, now time.Time, window time.Duration) (int, time.Time, error)
 	// TouchLastActive sets last_active_at to now unless it is already
 	// later than now minus interval.
 	TouchLastActive(ctx context.Context, userID string, now time.Time, interval time.Duration) error

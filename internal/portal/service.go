@@ -52,13 +52,17 @@ var DefaultLimits = Limits{
 
 // Config holds the service's policies.
 type Config struct {
-	PublicURL      string // base of links in emails
-	Issuer         string // shown in authenticator apps
-	RoleChange     RoleChangeMode
-	InvitationTTL  time.Duration
-	ResetTTL       time.Duration
-	MaxWrongCodes  int
-	ActiveInterval time.Duration // at most one last-active write per user per interval
+	PublicURL     string // base of links in emails
+	Issuer        string // shown in authenticator apps
+	RoleChange    RoleChangeMode
+	InvitationTTL time.Duration
+	ResetTTL      time.Duration
+	MaxWrongCodes int // per login
+	// MaxWrongCodesPerDay is how many wrong codes a user may send in a
+	// rolling day before verifyTwoFactor refuses them (until the day is
+	// over, a code is accepted, or an admin resets their 2FA).
+	MaxWrongCodesPerDay int
+	ActiveInterval      time.Duration // at most one last-active write per user per interval
 	// ResetFloor is the least time requestPasswordReset takes, so that
 	// known and unknown emails answer alike.
 	ResetFloor time.Duration
@@ -68,7 +72,7 @@ type Config struct {
 // DefaultConfig returns the defaults of DESIGN.md.
 func DefaultConfig() Config {
 	return Config{PublicURL: "http://localhost:8080", Issuer: "Client Portal", RoleChange: RoleChangeNextLogin,
-		InvitationTTL: 72 * time.Hour, ResetTTL: time.Hour, MaxWrongCodes: 5, ActiveInterval: time.Minute,
+		InvitationTTL: 72 * time.Hour, ResetTTL: time.Hour, MaxWrongCodes: 5, MaxWrongCodesPerDay: 20, ActiveInterval: time.Minute,
 		ResetFloor: 300 * time.Millisecond, Limits: DefaultLimits}
 }
 

@@ -382,7 +382,8 @@ func (s *Service) ResetTwoFactor(ctx context.Context, userID string) (*User, err
 			return Invalid("userId", "the user has not set up two-factor authentication")
 		}
 		u.TOTPSecret, u.TwoFactorEnabled = nil, false
-		if err := tx.UpdateUser(ctx, u, "totp_secret", "two_factor_enabled"); err != nil {
+		u.TOTPFailures, u.TOTPFailuresSince = 0, nil
+		if err := tx.UpdateUser(ctx, u, "totp_secret", "two_factor_enabled", "totp_failures"); err != nil {
 			return err
 		}
 		if err := endSessions(ctx, tx, u, now); err != nil {

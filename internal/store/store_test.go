@@ -59,3 +59,41 @@ func TestUserEmailUniqueCaseInsensitive(t *testing.T) {
 		}
 	})
 }
+
+// Wrong TOTP codes are counted in a window that restarts once it is older
+// than the window length; an accepted code clears the count.
+func TestRecordWrongCode(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		org := &portal.Organization{Name: "Acme", CreatedAt: now}
+		if err := db.CreateOrganization(ctx, org); err != nil {
+			t.Fatal(err)
+		}
+		u := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann", Role: "VIEWER", Status: portal.StatusActive, CreatedAt: now}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		day := 24 * time.Hour
+		for i, at := range []time.Duration{0, time.Hour, 23 * time.Hour} {
+			n, since, err := db.RecordWrongCode(ctx, u.ID, now.Add(at), day)
+			if err != nil || n != i+1 || !since.Equal(now) {
+				t.Fatalf("wrong code %d: %d since %v, %v", i+1, n, since, err)
+			}
+		}
+		n, since, err := db.RecordWrongCode(ctx, u.ID, now.Add(day), day)
+		if err != nil || n != 1 || !since.Equal(now.Add(day)) {
+			t.Fatalf("after a day: %d since %v, %v (want a new window)", n, since, err)
+		}
+		if ok, err := db.AcceptTOTPStep(ctx, u.ID, 100); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		got, err := db.User(ctx, org.ID, u.ID)
+		if err != nil || got.TOTPFailures != 0 || got.TOTPFailuresSince != nil {
+			t.Fatalf("after an accepted code: %d since %v, %v", got.TOTPFailures, got.TOTPFailuresSince, err)
+		}
+		if _, _, err := db.RecordWrongCode(ctx, "01a202ef-70f4-7877-b146-17014f9f8003", now, day); portal.KindOf(err) != portal.KindNotFound {
+			t.Fatalf("unknown user: %v", err)
+		}
+	})
+}

@@ -34,6 +34,8 @@ type userRow struct {
 	TOTPSecret        []byte     `bun:"totp_secret"`
 	TwoFactorEnabled  bool       `bun:"two_factor_enabled"`
 	TOTPLastStep      int64      `bun:"totp_last_step"`
+	TOTPFailures      int        `bun:"totp_failures"`
+	TOTPFailuresSince *time.Time `bun:"totp_failures_since"`
 	InvitedByID       *string    `bun:"invited_by_id"`
 	CreatedAt         time.Time  `bun:"created_at"`
 	LastActiveAt      *time.Time `bun:"last_active_at"`
@@ -57,7 +59,8 @@ func toUserRow(u *portal.User) *userRow {
 		ID: u.ID, OrgID: u.OrgID, Email: u.Email, Name: u.Name, NameKey: strings.ToLower(u.Name),
 		Role: string(u.Role), RoleOrder: roleOrder(u.Role), Status: string(u.Status),
 		PasswordHash: u.PasswordHash, TOTPSecret: u.TOTPSecret, TwoFactorEnabled: u.TwoFactorEnabled,
-		TOTPLastStep: u.TOTPLastStep, InvitedByID: u.InvitedByID, CreatedAt: u.CreatedAt,
+		TOTPLastStep: u.TOTPLastStep, TOTPFailures: u.TOTPFailures, TOTPFailuresSince: u.TOTPFailuresSince,
+		InvitedByID: u.InvitedByID, CreatedAt: u.CreatedAt,
 		LastActiveAt: u.LastActiveAt, InvitationSentAt: u.InvitationSentAt, SessionsNotBefore: u.SessionsNotBefore,
 	}
 }
@@ -67,6 +70,7 @@ func (r *userRow) user() *portal.User {
 		ID: r.ID, OrgID: r.OrgID, Email: r.Email, Name: r.Name, Role: access.Role(r.Role),
 		Status: portal.Status(r.Status), PasswordHash: r.PasswordHash, TOTPSecret: r.TOTPSecret,
 		TwoFactorEnabled: r.TwoFactorEnabled, TOTPLastStep: r.TOTPLastStep, InvitedByID: r.InvitedByID,
+		TOTPFailures: r.TOTPFailures, TOTPFailuresSince: utcPtr(r.TOTPFailuresSince),
 		CreatedAt: r.CreatedAt.UTC(), LastActiveAt: utcPtr(r.LastActiveAt), InvitationSentAt: utcPtr(r.InvitationSentAt),
 		SessionsNotBefore: utcPtr(r.SessionsNotBefore),
 	}
@@ -196,6 +200,7 @@ var columnsOf = map[string][]string{
 	"two_factor_enabled": {"two_factor_enabled"}, "totp_last_step": {"totp_last_step"},
 	"invitation_sent_at": {"invitation_sent_at"}, "last_active_at": {"last_active_at"},
 	"sessions_not_before": {"sessions_not_before"},
+	"totp_failures":       {"totp_failures", "totp_failures_since"},
 }
 
 func (s *DB) UpdateUser(ctx context.Context, u *portal.User, columns ...string) error {
@@ -221,12 +226,29 @@ func (s *DB) RemoveUser(ctx context.Context, orgID, id string, at time.Time) err
 
 func (s *DB) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
 	res, err := s.idb.NewUpdate().Table("users").Set("totp_last_step = ?", step).
+		Set("totp_failures = 0").Set("totp_failures_since = NULL").
 		Where("id = ? AND totp_last_step < ? AND removed_at IS NULL", userID, step).Exec(ctx)
 	if err != nil {
 		return false, translate(err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, translate(err)
+}
+
+func (s *DB) RecordWrongCode(ctx context.Context, userID string, now time.Time, window time.Duration) (int, time.Time, error) {
+	fresh := now.Add(-window)
+	var r userRow
+	err := s.idb.NewRaw(`UPDATE users SET
+		totp_failures = CASE WHEN totp_failures_since IS NULL OR totp_failures_since <= ? THEN 1 ELSE totp_failures + 1 END,
+		totp_failures_since = CASE WHEN totp_failures_since IS NULL OR totp_failures_since <= ? THEN ? ELSE totp_failures_since END
+		WHERE id = ? AND removed_at IS NULL RETURNING totp_failures, totp_failures_since`, fresh, fresh, now, userID).Scan(ctx, &r)
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	if r.TOTPFailuresSince == nil {
+		return 0, time.Time{}, portal.ErrNotFound
+	}
+	return r.TOTPFailures, r.TOTPFailuresSince.UTC(), nil
 }
 
 func (s *DB) TouchLastActive(ctx context.Context, userID string, now time.Time, interval time.Duration) error {
