@@ -665,7 +665,9 @@ func TestAuthWrongCodesPerDay(t *testing.T) {
 			t.Fatalf("retryAfterSeconds = %v, want most of a day", s)
 		}
 		var log struct {
-			AuditLog struct{ Nodes []struct{ Action, TargetID string } }
+			AuditLog struct {
+				Nodes []struct{ Action, TargetID string }
+			}
 		}
 		admin = e.SignIn(ann, graphtest.Password) // the clock moved past the idle timeout
 		secOK(t, secPost(t, e, admin, `{ auditLog(first: 5) { nodes { action targetId } } }`, nil), &log)
