@@ -59,8 +59,9 @@ type Config struct {
 	ResetTTL      time.Duration
 	MaxWrongCodes int // per login
 	// MaxWrongCodesPerDay is how many wrong codes a user may send in a
-	// rolling day before verifyTwoFactor refuses them (until the day is
-	// over, a code is accepted, or an admin resets their 2FA).
+	// day (from the first wrong one; an accepted code clears the count)
+	// before verifyTwoFactor refuses every code until that day is over or
+	// an admin resets their 2FA.
 	MaxWrongCodesPerDay int
 	ActiveInterval      time.Duration // at most one last-active write per user per interval
 	// ResetFloor is the least time requestPasswordReset takes, so that
