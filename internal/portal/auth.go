@@ -292,9 +292,6 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err := tx.RevokeTokens(ctx, u.ID, TokenPasswordReset, now); err != nil {
 			return err
 		}
-		if err := tx.CancelEmails(ctx, u.ID, EmailAdminReset, EmailSelfServiceReset); err != nil {
-			return err
-		}
 		if err := endSessions(ctx, tx, u, now); err != nil {
 			return err
 		}
@@ -337,7 +334,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	}
 	err = s.store.InTx(ctx, func(tx Store) error {
 		now := s.now()
-		if err := s.issueLink(ctx, tx, u, nil, TokenPasswordReset, EmailSelfServiceReset, now); err != nil {
+		if _, err := s.issueLink(ctx, tx, u, nil, TokenPasswordReset, EmailSelfServiceReset, now); err != nil {
 			return err
 		}
 		return audit(ctx, tx, u.OrgID, &u.ID, AuditPasswordResetAsked, u, nil, nil, now)
@@ -350,10 +347,10 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 }
 
 // issueLink revokes the user's open tokens of kind, makes a new one, and
-// queues the email that carries its link, all in tx.
-func (s *Service) issueLink(ctx context.Context, tx Store, u *User, by *User, kind TokenKind, email EmailKind, now time.Time) error {
+// queues the email that carries its link, all in tx. It returns the link.
+func (s *Service) issueLink(ctx context.Context, tx Store, u *User, by *User, kind TokenKind, email EmailKind, now time.Time) (string, error) {
 	if err := tx.RevokeTokens(ctx, u.ID, kind, now); err != nil {
-		return err
+		return "", err
 	}
 	// Emails still queued with the links just revoked would only deliver
 	// dead links.
@@ -362,16 +359,16 @@ func (s *Service) issueLink(ctx context.Context, tx Store, u *User, by *User, ki
 		ttl, path, stale = s.cfg.InvitationTTL, "/accept-invitation", []EmailKind{EmailInvitation}
 	}
 	if err := tx.CancelEmails(ctx, u.ID, stale...); err != nil {
-		return err
+		return "", err
 	}
 	token := NewToken()
 	t := &Token{UserID: u.ID, Kind: kind, Hash: HashToken(token), ExpiresAt: now.Add(ttl), CreatedAt: now}
 	if err := tx.CreateToken(ctx, t); err != nil {
-		return err
+		return "", err
 	}
 	org, err := tx.Organization(ctx, u.OrgID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	e := &Email{Kind: email, UserID: u.ID, To: u.Email, ToName: u.Name, OrgName: org.Name,
 		Link: Link(s.cfg.PublicURL, path, token), ExpiresAt: t.ExpiresAt}
@@ -381,10 +378,10 @@ func (s *Service) issueLink(ctx context.Context, tx Store, u *User, by *User, ki
 	if kind == TokenInvitation {
 		u.InvitationSentAt = &now
 		if err := tx.UpdateUser(ctx, u, "invitation_sent_at"); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return tx.EnqueueEmail(ctx, e, now)
+	return e.Link, tx.EnqueueEmail(ctx, e, now)
 }
 
 // Link builds a frontend link carrying token in the fragment, which

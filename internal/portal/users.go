@@ -275,7 +275,7 @@ func (s *Service) CreateUser(ctx context.Context, email, name string, role acces
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		if err := s.issueLink(ctx, tx, u, v.User, TokenInvitation, EmailInvitation, now); err != nil {
+		if _, err := s.issueLink(ctx, tx, u, v.User, TokenInvitation, EmailInvitation, now); err != nil {
 			return err
 		}
 		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditUserCreated, u, nil, &role, now)
@@ -363,7 +363,7 @@ func (s *Service) mailLink(ctx context.Context, userID string, a access.Action, 
 		if u.Status != want {
 			return Invalid("userId", "%s", wrongStatus)
 		}
-		if err := s.issueLink(ctx, tx, u, v.User, kind, email, now); err != nil {
+		if _, err := s.issueLink(ctx, tx, u, v.User, kind, email, now); err != nil {
 			return err
 		}
 		return audit(ctx, tx, u.OrgID, &v.User.ID, auditAction, u, nil, nil, now)
@@ -495,18 +495,7 @@ func (s *Service) CreateOrganization(ctx context.Context, name, adminEmail, admi
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		token := NewToken()
-		t := &Token{UserID: u.ID, Kind: TokenInvitation, Hash: HashToken(token), ExpiresAt: now.Add(s.cfg.InvitationTTL), CreatedAt: now}
-		if err := tx.CreateToken(ctx, t); err != nil {
-			return err
-		}
-		link = Link(s.cfg.PublicURL, "/accept-invitation", token)
-		u.InvitationSentAt = &now
-		if err := tx.UpdateUser(ctx, u, "invitation_sent_at"); err != nil {
-			return err
-		}
-		if err := tx.EnqueueEmail(ctx, &Email{Kind: EmailInvitation, UserID: u.ID, To: u.Email, ToName: u.Name,
-			OrgName: org.Name, Link: link, ExpiresAt: t.ExpiresAt}, now); err != nil {
+		if link, err = s.issueLink(ctx, tx, u, nil, TokenInvitation, EmailInvitation, now); err != nil {
 			return err
 		}
 		if err := audit(ctx, tx, org.ID, nil, AuditOrganizationCreated, nil, nil, nil, now); err != nil {
