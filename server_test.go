@@ -209,6 +209,27 @@ func TestProductionHidesGraphiQLAndIntrospection(t *testing.T) {
 	}
 }
 
+// login is a login with a wrong password: it reaches the database and the
+// session store (rate limiter) and, when both answer, is UNAUTHENTICATED.
+const login = `mutation { login(input: {email: "a@example.com", password: "whatever-whatever"}) { token } }`
+
+// firstError sends query and returns its first error as "CODE: message",
+// or "no error".
+func firstError(t *testing.T, base, query string) string {
+	t.Helper()
+	out, err := gql(base, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, _ := out["errors"].([]any)
+	if len(errs) == 0 {
+		return "no error"
+	}
+	e := errs[0].(map[string]any)
+	ext, _ := e["extensions"].(map[string]any)
+	return fmt.Sprint(ext["code"]) + ": " + fmt.Sprint(e["message"])
+}
+
 // freePort returns a loopback port nobody listens on.
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -249,20 +270,7 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 	env["PORTAL_DATABASE_URL"] = storetest.NewPostgresURL(t)
 	env["PORTAL_REDIS_URL"] = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 	base, _, _ := startServer(t, env)
-	login := `mutation { login(input: {email: "a@example.com", password: "whatever-whatever"}) { token } }`
-	code := func() string {
-		out, err := gql(base, login)
-		if err != nil {
-			t.Fatal(err)
-		}
-		errs, _ := out["errors"].([]any)
-		if len(errs) == 0 {
-			return ""
-		}
-		e := errs[0].(map[string]any)
-		ext, _ := e["extensions"].(map[string]any)
-		return fmt.Sprint(ext["code"]) + ": " + fmt.Sprint(e["message"])
-	}
+	code := func() string { return firstError(t, base, login) }
 	if got := code(); !strings.HasPrefix(got, "UNAUTHENTICATED") {
 		t.Fatalf("with Redis up: %s", got)
 	}
@@ -355,24 +363,12 @@ func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
 	env := devEnv(t)
 	env["PORTAL_DATABASE_URL"] = viaProxy
 	base, _, logs := startServer(t, env)
-	login := func() string {
-		out, err := gql(base, `mutation { login(input: {email: "a@example.com", password: "whatever-whatever"}) { token } }`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		errs, _ := out["errors"].([]any)
-		if len(errs) == 0 {
-			return "no error"
-		}
-		e := errs[0].(map[string]any)
-		ext, _ := e["extensions"].(map[string]any)
-		return fmt.Sprint(ext["code"]) + ": " + fmt.Sprint(e["message"])
-	}
-	if got := login(); got != "UNAUTHENTICATED: wrong email or password" {
+	code := func() string { return firstError(t, base, login) }
+	if got := code(); got != "UNAUTHENTICATED: wrong email or password" {
 		t.Fatalf("with the database up: %s", got)
 	}
 	p.stop()
-	if got := login(); got != "INTERNAL: the service is temporarily unavailable; try again" {
+	if got := code(); got != "INTERNAL: the service is temporarily unavailable; try again" {
 		t.Fatalf("with the database down: %s\n%s", got, logs.String())
 	}
 	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {
@@ -381,7 +377,7 @@ func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
 	p.start(t, port, "127.0.0.1:5432")
 	var got string
 	for i := 0; i < 50; i++ {
-		if got = login(); got == "UNAUTHENTICATED: wrong email or password" {
+		if got = code(); got == "UNAUTHENTICATED: wrong email or password" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clientportal/portal/internal/access"
 	"github.com/clientportal/portal/internal/portal"
 	"github.com/clientportal/portal/internal/store/storetest"
 )
@@ -17,14 +18,7 @@ func TestDeadlockedTransactionIsRetried(t *testing.T) {
 	db := storetest.Postgres(t, storetest.Box(t))
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	org := &portal.Organization{Name: "Acme", CreatedAt: now}
-	if err := db.CreateOrganization(ctx, org); err != nil {
-		t.Fatal(err)
-	}
-	u := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann", Role: "VIEWER", Status: portal.StatusInvited, CreatedAt: now}
-	if err := db.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	org, u := seedAnn(t, db, access.Viewer, portal.StatusInvited, now)
 	hash := portal.HashToken("t")
 	if err := db.CreateToken(ctx, &portal.Token{UserID: u.ID, Kind: portal.TokenInvitation, Hash: hash, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
 		t.Fatal(err)

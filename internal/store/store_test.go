@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clientportal/portal/internal/access"
 	"github.com/clientportal/portal/internal/portal"
 	"github.com/clientportal/portal/internal/store"
 	"github.com/clientportal/portal/internal/store/storetest"
@@ -22,18 +23,27 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	})
 }
 
+// seedAnn creates organisation Acme with one user, ann@example.com, of
+// the given role and status, at now.
+func seedAnn(t *testing.T, db *store.DB, role access.Role, status portal.Status, now time.Time) (*portal.Organization, *portal.User) {
+	t.Helper()
+	ctx := context.Background()
+	org := &portal.Organization{Name: "Acme", CreatedAt: now}
+	if err := db.CreateOrganization(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	u := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann", Role: role, Status: status, CreatedAt: now}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return org, u
+}
+
 func TestUserEmailUniqueCaseInsensitive(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		org := &portal.Organization{Name: "Acme", CreatedAt: now}
-		if err := db.CreateOrganization(ctx, org); err != nil {
-			t.Fatal(err)
-		}
-		u := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann", Role: "ADMIN", Status: portal.StatusInvited, CreatedAt: now}
-		if err := db.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
+		org, u := seedAnn(t, db, access.Admin, portal.StatusInvited, now)
 		got, err := db.UserByEmail(ctx, "ANN@example.COM")
 		if err != nil || got.ID != u.ID || !got.CreatedAt.Equal(now) {
 			t.Fatalf("UserByEmail = %+v, %v", got, err)
@@ -66,14 +76,7 @@ func TestRecordWrongCode(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		org := &portal.Organization{Name: "Acme", CreatedAt: now}
-		if err := db.CreateOrganization(ctx, org); err != nil {
-			t.Fatal(err)
-		}
-		u := &portal.User{OrgID: org.ID, Email: "ann@example.com", Name: "Ann", Role: "VIEWER", Status: portal.StatusActive, CreatedAt: now}
-		if err := db.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
+		org, u := seedAnn(t, db, access.Viewer, portal.StatusActive, now)
 		day := 24 * time.Hour
 		for i, at := range []time.Duration{0, time.Hour, 23 * time.Hour} {
 			n, since, err := db.RecordWrongCode(ctx, u.ID, now.Add(at), day)
