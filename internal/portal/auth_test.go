@@ -13,6 +13,7 @@ import (
 // Login then verifyTwoFactor: enrolment on the first login, the waiting
 // session replaced by a new full one, a code accepted once.
 func TestLoginAndVerifyTwoFactor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	admin, ann := e.org("Acme", "ann@example.com")
 	if u := e.user(ann.ID); !u.TwoFactorEnabled || u.TOTPSecret == nil {
@@ -80,6 +81,7 @@ func TestLoginAndVerifyTwoFactor(t *testing.T) {
 
 // verifyTwoFactor needs a session that waits for a code.
 func TestVerifyTwoFactorNeedsAPendingLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	admin, _ := e.org("Acme", "ann@example.com")
 	_, err := e.svc.VerifyTwoFactor(bg(), "123456")
@@ -98,6 +100,7 @@ func TestVerifyTwoFactorNeedsAPendingLogin(t *testing.T) {
 
 // After MaxWrongCodes wrong codes the waiting session ends.
 func TestWrongCodesEndTheLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.org("Acme", "ann@example.com")
 	waiting := e.startLogin("ann@example.com")
@@ -119,6 +122,7 @@ func TestWrongCodesEndTheLogin(t *testing.T) {
 // refused until the day is over; the lock is audited once, in the same
 // transaction as the count that reached it.
 func TestWrongCodeDailyLock(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *portal.Config) { c.MaxWrongCodes, c.MaxWrongCodesPerDay = 2, 3 })
 	admin, ann := e.org("Acme", "ann@example.com")
 	_, bob := e.member(admin, "bob@example.com", access.Viewer)
@@ -162,6 +166,7 @@ func TestWrongCodeDailyLock(t *testing.T) {
 
 // A login whose account changed while it waited for its code ends.
 func TestLoginSuperseded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	admin, _ := e.org("Acme", "ann@example.com")
 	_, bob := e.member(admin, "bob@example.com", access.Viewer)
@@ -218,6 +223,7 @@ func (e *env) startLogin2(t *testing.T, email, pw string) *portal.LoginResult {
 // Authenticate: unknown, expired and revoked sessions; the immediate
 // role-change mode.
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *portal.Config) { c.RoleChange = portal.RoleChangeImmediate })
 	admin, _ := e.org("Acme", "ann@example.com")
 	bobToken, bob := e.member(admin, "bob@example.com", access.Admin)
@@ -243,6 +249,7 @@ func TestAuthenticate(t *testing.T) {
 
 // Rate limits: per account and per IP, with the time to wait.
 func TestThrottle(t *testing.T) {
+	t.Parallel()
 	one := portal.Limit{Rate: 1, Burst: 1, Period: time.Hour}
 	e := newEnv(t, func(c *portal.Config) { c.Limits.LoginPerIP, c.Limits.ResetPerAccount = one, one })
 	e.org("Acme", "ann@example.com")

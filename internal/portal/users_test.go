@@ -14,6 +14,7 @@ import (
 // changeRole, walked as a reviewer would: the target check, the same
 // role, the role the viewer may give, the audit entry.
 func TestChangeRole(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	adm, adminUser := e.member(sa, "adam@example.com", access.Admin)
@@ -79,6 +80,7 @@ func TestChangeRole(t *testing.T) {
 }
 
 func TestCreateUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	creator, _ := e.member(sa, "cora@example.com", access.Creator)
@@ -119,6 +121,7 @@ func TestCreateUser(t *testing.T) {
 // resendInvitation and sendPasswordReset: the status each needs, a new
 // link that kills the earlier one.
 func TestMailLinks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	bob, err := e.svc.CreateUser(e.as(sa), "bob@example.com", "Bob", access.Viewer)
@@ -183,6 +186,7 @@ func TestMailLinks(t *testing.T) {
 
 // resetTwoFactor and removeUser end the target's sessions at once.
 func TestResetTwoFactorAndRemove(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	bobToken, bob := e.member(sa, "bob@example.com", access.Viewer)
@@ -224,6 +228,7 @@ func TestResetTwoFactorAndRemove(t *testing.T) {
 
 // users: paging with cursors bound to their order, filters, totalCount.
 func TestUsers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, _ := e.org("Acme", "ann@example.com")
 	for _, n := range []string{"dora", "Cleo", "bea", "Al"} {
@@ -310,6 +315,7 @@ func TestUsers(t *testing.T) {
 // invitationDeliveryFailed: true only for a user whose latest invitation
 // email failed for good, and only for the viewer's organisation.
 func TestInvitationDeliveryFailed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	ctx := e.as(sa)
@@ -363,6 +369,7 @@ func (e *env) org2(name, email string) (string, *portal.User) {
 }
 
 func TestAuditLog(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	viewer, _ := e.member(sa, "val@example.com", access.Viewer)
@@ -399,6 +406,7 @@ func TestAuditLog(t *testing.T) {
 // What a viewer may see and do: roles, a user, related users, the
 // actions offered on each user.
 func TestReads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	sa, ann := e.org("Acme", "ann@example.com")
 	adm, adam := e.member(sa, "adam@example.com", access.Admin)
@@ -449,6 +457,7 @@ func TestReads(t *testing.T) {
 
 // The operator's command refuses bad input before writing anything.
 func TestCreateOrganizationInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, c := range [][3]string{{"", "a@example.com", "A"}, {"Acme", "nope", "A"}, {"Acme", "a@example.com", ""}} {
 		_, _, _, err := e.svc.CreateOrganization(bg(), c[0], c[1], c[2])
