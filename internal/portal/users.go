@@ -9,6 +9,10 @@ import (
 	"github.com/clientportal/portal/internal/access"
 )
 
+// sees reports whether u is a user of v's organisation: another
+// organisation's users are invisible (not found, never forbidden).
+func (v *Viewer) sees(u *User) bool { return v != nil && u != nil && u.OrgID == v.User.OrgID }
+
 // Actions says what the viewer may do to a user right now.
 type Actions struct {
 	ChangeRole, ResendInvitation, SendPasswordReset, ResetTwoFactor, Remove bool
@@ -18,7 +22,7 @@ type Actions struct {
 // (only INVITED users get invitations, only ACTIVE users password resets,
 // only users with 2FA a 2FA reset).
 func Can(v *Viewer, u *User) Actions {
-	if v == nil || u == nil || u.OrgID != v.User.OrgID {
+	if !v.sees(u) {
 		return Actions{}
 	}
 	me, them := v.Subject(), u.Subject()
@@ -33,7 +37,7 @@ func Can(v *Viewer, u *User) Actions {
 
 // AssignableRoles are the roles the viewer may change u to right now.
 func AssignableRoles(v *Viewer, u *User) []access.Role {
-	if v == nil || u == nil || u.OrgID != v.User.OrgID {
+	if !v.sees(u) {
 		return []access.Role{}
 	}
 	return access.AssignableTo(v.Subject(), u.Subject())
@@ -100,7 +104,7 @@ func (s *Service) InvitationDeliveryFailed(ctx context.Context, users []*User) (
 	}
 	ids := make([]string, 0, len(users))
 	for _, u := range users {
-		if u.OrgID == v.User.OrgID {
+		if v.sees(u) {
 			ids = append(ids, u.ID)
 		}
 	}
@@ -110,7 +114,7 @@ func (s *Service) InvitationDeliveryFailed(ctx context.Context, users []*User) (
 	}
 	out := make([]bool, len(users))
 	for i, u := range users {
-		out[i] = failed[u.ID] && u.OrgID == v.User.OrgID
+		out[i] = failed[u.ID] && v.sees(u)
 	}
 	return out, nil
 }
