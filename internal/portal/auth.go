@@ -37,7 +37,7 @@ var ErrBadCredentials = &Error{Kind: KindUnauthenticated, Message: "wrong email 
 // Login checks email and password and starts a session that waits for 2FA.
 // A user without confirmed 2FA gets a fresh TOTP secret to enrol.
 func (s *Service) Login(ctx context.Context, email, password string) (*LoginResult, error) {
-	key := strings.ToLower(strings.TrimSpace(email))
+	key := accountKey(email)
 	if len(key) > 254 || !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(password) > 4*MaxPasswordLen {
 		return nil, ErrBadCredentials // no account has such an address
 	}
@@ -349,7 +349,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 			}
 		}
 	}()
-	key := strings.ToLower(strings.TrimSpace(email))
+	key := accountKey(email)
 	l := s.cfg.Limits
 	if err := s.throttle(ctx, ipKeyOf(ctx, "reset", l.ResetPerIP), throttleKey{"reset:acct:" + key, l.ResetPerAccount}); err != nil {
 		return err
