@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/clientportal/portal/internal/access"
@@ -38,7 +37,7 @@ var ErrBadCredentials = &Error{Kind: KindUnauthenticated, Message: "wrong email 
 // A user without confirmed 2FA gets a fresh TOTP secret to enrol.
 func (s *Service) Login(ctx context.Context, email, password string) (*LoginResult, error) {
 	key := accountKey(email)
-	if len(key) > 254 || !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(password) > 4*MaxPasswordLen {
+	if len(key) > 254 || !utf8.ValidString(key) || strings.ContainsFunc(key, invisible) || len(password) > 4*MaxPasswordLen {
 		return nil, ErrBadCredentials // no account has such an address
 	}
 	l := s.cfg.Limits

@@ -7,10 +7,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/alexedwards/argon2id"
@@ -114,54 +112,6 @@ func checkPassword(password, email string) error {
 		return Invalid("password", "the password must not be your email address")
 	}
 	return nil
-}
-
-// accountKey is the form of a typed-in email that names an account (and
-// its throttling budgets): trimmed and lower-cased, as normalizeEmail
-// stores it, with no validation, so that a lookup answers alike for any
-// input.
-func accountKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// normalizeEmail validates an email address and returns it lower-cased.
-func normalizeEmail(field, s string) (string, error) {
-	e := strings.TrimSpace(s)
-	switch {
-	case e == "":
-		return "", Invalid(field, "the email address is required")
-	case len(e) > 254:
-		return "", Invalid(field, "the email address must have at most 254 characters")
-	case strings.ContainsFunc(e, unicode.IsControl) || strings.ContainsAny(e, " <>\"(),;:\\[]"):
-		return "", Invalid(field, "the email address contains characters that are not allowed")
-	case strings.Count(e, "@") != 1:
-		return "", Invalid(field, "the email address must have the form name@domain")
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" {
-		return "", Invalid(field, "the email address must have the form name@domain")
-	}
-	local, domain, _ := strings.Cut(e, "@")
-	if local == "" || len(local) > 64 || !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "", Invalid(field, "the email address must have the form name@domain")
-	}
-	return strings.ToLower(e), nil
-}
-
-// MaxNameLen bounds a display name, in characters.
-const MaxNameLen = 100
-
-func normalizeName(s string) (string, error) {
-	n := strings.TrimSpace(s)
-	switch {
-	case n == "":
-		return "", Invalid("name", "the name is required")
-	case !utf8.ValidString(n):
-		return "", Invalid("name", "the name is not valid UTF-8")
-	case utf8.RuneCountInString(n) > MaxNameLen:
-		return "", Invalid("name", "the name must have at most %d characters", MaxNameLen)
-	case strings.ContainsFunc(n, unicode.IsControl):
-		return "", Invalid("name", "the name contains control characters")
-	}
-	return n, nil
 }
 
 // TOTP parameters: RFC 6238 defaults that every authenticator app supports.

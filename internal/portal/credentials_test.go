@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -54,22 +56,74 @@ func FuzzNormalizeEmail(f *testing.F) {
 			}
 			return
 		}
-		if len(got) > 254 || strings.ContainsAny(got, "\r\n <>") || strings.Count(got, "@") != 1 || got != strings.ToLower(got) {
+		if len(got) > 254 || strings.ContainsAny(got, "\r\n <>") || strings.Count(got, "@") != 1 || got != strings.ToLower(got) || got != norm.NFC.String(got) {
 			t.Fatalf("normalizeEmail(%q) accepted %q", s, got)
 		}
 	})
 }
 
 func TestNormalizeName(t *testing.T) {
-	if n, err := normalizeName("  Ann Example "); err != nil || n != "Ann Example" {
-		t.Fatalf("normalizeName = %q, %v", n, err)
+	for in, want := range map[string]string{
+		"  Ann Example ":                 "Ann Example",
+		"Ann \u00a0 Example":             "Ann Example",  // any run of spaces is one space
+		"Jos\u0065\u0301 Ex":             "Jos\u00e9 Ex", // NFC
+		"\u5c71\u7530\u3000\u592a\u90ce": "\u5c71\u7530 \u592a\u90ce",
+		"Zo\u00eb O'Brien-Smith":         "Zo\u00eb O'Brien-Smith",
+	} {
+		if n, err := normalizeName("name", in); err != nil || n != want {
+			t.Errorf("normalizeName(%q) = %q, %v; want %q", in, n, err, want)
+		}
 	}
-	if _, err := normalizeName(strings.Repeat("é", MaxNameLen)); err != nil {
+	if _, err := normalizeName("name", strings.Repeat("é", MaxNameLen)); err != nil {
 		t.Fatalf("100-character name refused: %v", err)
 	}
-	for _, in := range []string{"", "   ", strings.Repeat("é", MaxNameLen+1), "Ann\r\nBcc: x", "Ann\x00", "\xff\xfe"} {
-		if _, err := normalizeName(in); KindOf(err) != KindInvalid || err.(*Error).Field != "name" {
+	for _, in := range []string{"", "   ", strings.Repeat("é", MaxNameLen+1), "Ann\r\nBcc: x", "Ann\x00", "\xff\xfe", "A\tB"} {
+		if _, err := normalizeName("name", in); KindOf(err) != KindInvalid || err.(*Error).Field != "name" {
 			t.Errorf("normalizeName(%q) = %v, want BAD_USER_INPUT on name", in, err)
+		}
+	}
+}
+
+// Every character that hides or reorders text is refused in a name, with
+// the field named.
+func TestNamesRefuseInvisibleCharacters(t *testing.T) {
+	var hidden []rune
+	for r := rune(0x202A); r <= 0x202E; r++ { // bidi embeddings and overrides
+		hidden = append(hidden, r)
+	}
+	for r := rune(0x2066); r <= 0x2069; r++ { // bidi isolates
+		hidden = append(hidden, r)
+	}
+	for r := rune(0x200B); r <= 0x200F; r++ { // zero-width space, (non-)joiner, LRM, RLM
+		hidden = append(hidden, r)
+	}
+	hidden = append(hidden, 0xFEFF, 0x2060, 0x2061, 0x2064, 0x00AD, 0x061C, 0x180E, // format (Cf)
+		0xE0041, 0xE007F, // tag characters
+		0x034F, 0x115F, 0x3164, 0xFFA0, // default-ignorable fillers
+		0xFE0F, 0xE0100, // variation selectors
+		0x2028, 0x2029, // line and paragraph separators
+		0xE000, 0xFFFF, 0x2800, 0x7F, 0x85, 0x1B) // private use, noncharacter, braille blank, controls
+	for _, r := range hidden {
+		in := "Bob " + string(r) + "gnp.exe Smith"
+		if _, err := normalizeName("admin-name", in); KindOf(err) != KindInvalid || err.(*Error).Field != "admin-name" {
+			t.Errorf("normalizeName(U+%04X) = %v, want BAD_USER_INPUT on admin-name", r, err)
+		}
+	}
+}
+
+// Emails are trimmed, lower-cased and NFC, so that one address typed two
+// ways names one account; invisible characters are refused.
+func TestEmailsAreNFC(t *testing.T) {
+	composed, decomposed := "jos\u00e9@example.com", "Jose\u0301@Example.com"
+	if accountKey(decomposed) != composed || accountKey(" "+composed+"\n") != composed {
+		t.Fatalf("accountKey(%q) = %q", decomposed, accountKey(decomposed))
+	}
+	if got, err := normalizeEmail("email", decomposed); err != nil || got != composed {
+		t.Fatalf("normalizeEmail(%q) = %q, %v", decomposed, got, err)
+	}
+	for _, in := range []string{"ann\u200b@example.com", "ann@exa\u202emple.com", "\ufeffann@example.com"} {
+		if _, err := normalizeEmail("email", in); KindOf(err) != KindInvalid {
+			t.Errorf("normalizeEmail(%q) = %v, want BAD_USER_INPUT", in, err)
 		}
 	}
 }

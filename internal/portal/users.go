@@ -225,7 +225,7 @@ func (s *Service) CreateUser(ctx context.Context, email, name string, role acces
 	if email, err = normalizeEmail("email", email); err != nil {
 		return nil, err
 	}
-	if name, err = normalizeName(name); err != nil {
+	if name, err = normalizeName("name", name); err != nil {
 		return nil, err
 	}
 	if err := checkRole("role", role); err != nil {
@@ -451,17 +451,17 @@ func AuditCursor(e *AuditEntry) string { return base64.RawURLEncoding.EncodeToSt
 // first Super Admin, INVITED. It returns the invitation link (also queued
 // as an email). This is the only way a Super Admin comes to exist.
 func (s *Service) CreateOrganization(ctx context.Context, name, adminEmail, adminName string) (*Organization, *User, string, error) {
-	orgName, err := normalizeName(name)
+	orgName, err := normalizeName("name", name)
 	if err != nil {
-		return nil, nil, "", Invalid("name", "the organisation name is required and must have at most %d characters", MaxNameLen)
+		return nil, nil, "", err
 	}
 	email, err := normalizeEmail("admin-email", adminEmail)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	uname, err := normalizeName(adminName)
+	uname, err := normalizeName("admin-name", adminName)
 	if err != nil {
-		return nil, nil, "", Invalid("admin-name", "%s", err.(*Error).Message)
+		return nil, nil, "", err
 	}
 	now := s.now()
 	org := &Organization{Name: orgName, CreatedAt: now}

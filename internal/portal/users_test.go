@@ -467,3 +467,69 @@ func TestCreateOrganizationInput(t *testing.T) {
 	_, _, _, err := e.svc.CreateOrganization(bg(), "Again", "A@example.com", "A")
 	wantKind(t, "taken email", err, portal.KindConflict)
 }
+
+// Every name the service stores refuses characters that hide or reorder
+// text, naming the field; nothing is written.
+func TestStoredNamesRefuseInvisibleCharacters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	sa, ann := e.org("Acme", "ann@example.com")
+	before := len(e.audit(ann.OrgID))
+	rlo := "Bob \u202egnp.exe\u202c Smith"
+	for _, hidden := range []string{rlo, "Bob\u200bSmith", "\u2066Bob\u2069", "Bob\ufeff", "Bob\u00adSmith"} {
+		_, err := e.svc.CreateUser(e.as(sa), "bob@example.com", hidden, access.Viewer)
+		wantField(t, "createUser "+hidden, err, "name")
+		_, _, _, err = e.svc.CreateOrganization(bg(), hidden, "x@example.com", "X")
+		wantField(t, "create-organization name "+hidden, err, "name")
+		_, _, _, err = e.svc.CreateOrganization(bg(), "Org", "x@example.com", hidden)
+		wantField(t, "create-organization admin-name "+hidden, err, "admin-name")
+	}
+	if _, err := e.db.UserByEmail(bg(), "bob@example.com"); portal.KindOf(err) != portal.KindNotFound {
+		t.Fatalf("a refused user was stored: %v", err)
+	}
+	if _, err := e.db.UserByEmail(bg(), "x@example.com"); portal.KindOf(err) != portal.KindNotFound {
+		t.Fatalf("a refused organisation was stored: %v", err)
+	}
+	if got := e.audit(ann.OrgID); len(got) != before {
+		t.Fatalf("audit = %v", got)
+	}
+}
+
+// One address typed composed or decomposed, in any case and with spaces,
+// names one account in createUser, login, requestPasswordReset and
+// create-organization.
+func TestEmailsAreNormalisedWhereverTheyEnter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	decomposed, composed := " Jose\u0301@Example.com ", "jos\u00e9@example.com"
+	sa, _ := e.org("Acme", "ann@example.com")
+	u, err := e.svc.CreateUser(e.as(sa), decomposed, "Jos\u00e9", access.Viewer)
+	if err != nil || u.Email != composed {
+		t.Fatalf("CreateUser = %+v, %v", u, err)
+	}
+	_, err = e.svc.CreateUser(e.as(sa), composed, "Again", access.Viewer)
+	wantKind(t, "the composed form of a taken address", err, portal.KindConflict)
+	if _, err := e.svc.AcceptInvitation(bg(), e.link(composed, "accept-invitation"), password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Login(bg(), decomposed, password); err != nil {
+		t.Fatalf("login with the decomposed address: %v", err)
+	}
+	if err := e.svc.RequestPasswordReset(bg(), decomposed); err != nil {
+		t.Fatal(err)
+	}
+	if e.link(composed, "reset-password") == "" {
+		t.Fatal("no reset email")
+	}
+	_, _, _, err = e.svc.CreateOrganization(bg(), "Other", "JOSE\u0301@example.com", "J")
+	wantKind(t, "create-organization with a taken address in another form", err, portal.KindConflict)
+}
+
+// wantField fails the test unless err is BAD_USER_INPUT naming field.
+func wantField(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	var de *portal.Error
+	if !errors.As(err, &de) || de.Kind != portal.KindInvalid || de.Field != field {
+		t.Errorf("%s: %v, want BAD_USER_INPUT on %s", what, err, field)
+	}
+}
