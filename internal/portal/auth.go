@@ -42,8 +42,12 @@ func (s *Service) Login(ctx context.Context, email, password string) (*LoginResu
 	}
 	l := s.cfg.Limits
 	ip := ipKeyOf(ctx, "login", l.LoginPerIP)
-	if err := s.throttle(ctx, ip, throttleKey{"login:acct:" + key + ":" + ip.key, l.LoginPerAccount},
+	if err := s.throttle(ctx, ip); err != nil {
+		return nil, err
+	}
+	if err := s.throttle(ctx, throttleKey{"login:acct:" + key + ":" + ip.key, l.LoginPerAccount},
 		throttleKey{"login:acct:" + key, l.LoginPerAccountAnyIP}); err != nil {
+		s.recordLoginFailed(ctx, key, nil, ReasonLocked)
 		return nil, err
 	}
 	u, err := s.store.UserByEmail(ctx, key)
@@ -59,6 +63,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (*LoginResu
 		return nil, err
 	}
 	if !ok {
+		if u != nil {
+			s.recordLoginFailed(ctx, key, u, ReasonWrongPassword)
+		}
 		return nil, ErrBadCredentials
 	}
 	now := s.now()
@@ -94,11 +101,13 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 	if err != nil {
 		return nil, err
 	}
+	now := s.now()
 	if err := s.throttle(ctx, throttleKey{"2fa:acct:" + v.User.ID, s.cfg.Limits.TwoFactorPerAccount}); err != nil {
+		s.recordCodeLocked(ctx, v.User)
 		return nil, err
 	}
-	now := s.now()
 	if err := s.dailyLock(v.User, now); err != nil {
+		s.recordCodeLocked(ctx, v.User)
 		return nil, err
 	}
 	accepted, err := s.acceptCode(ctx, v, code, now)
@@ -113,6 +122,14 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 		return nil, err
 	}
 	return s.startFullSession(ctx, v, u, now)
+}
+
+// recordCodeLocked records a code refused by a lock, at most once per
+// lockRecordEvery for the user.
+func (s *Service) recordCodeLocked(ctx context.Context, u *User) {
+	if s.firstLockRecord(ctx, "2fa:"+u.ID) {
+		s.recordSignInFailed(context.WithoutCancel(ctx), u, ReasonLocked)
+	}
 }
 
 // dailyLock refuses every code while the user has sent
@@ -155,8 +172,14 @@ func (s *Service) countWrongCode(ctx context.Context, v *Viewer, now time.Time) 
 	u := v.User
 	err := s.store.InTx(ctx, func(tx Store) error {
 		daily, _, err := tx.RecordWrongCode(ctx, u.ID, now, wrongCodeWindow)
-		if err != nil || daily != s.cfg.MaxWrongCodesPerDay {
+		if err != nil {
 			return err
+		}
+		if err := audit(ctx, tx, now, auditEvent{Action: AuditSignInFailed, Target: u, Reason: ReasonWrongCode}); err != nil {
+			return err
+		}
+		if daily != s.cfg.MaxWrongCodesPerDay {
+			return nil
 		}
 		return audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorLocked, Actor: u, Target: u})
 	})
@@ -180,6 +203,7 @@ func (s *Service) countWrongCode(ctx context.Context, v *Viewer, now time.Time) 
 // that replaced an unconfirmed secret, ends this login too. The check and
 // the enrolment run under the user's row lock, and the full session dates
 // from the login, so a reset that commits after this point still ends it.
+// The sign-in is recorded (SIGNED_IN) in the same transaction.
 func (s *Service) confirmEnrolment(ctx context.Context, v *Viewer, now time.Time) (*User, error) {
 	var u *User
 	err := s.store.InTx(ctx, func(tx Store) error {
@@ -192,14 +216,16 @@ func (s *Service) confirmEnrolment(ctx context.Context, v *Viewer, now time.Time
 			return errLoginSuperseded
 		}
 		u = cur
-		if u.TwoFactorEnabled {
-			return nil
+		if !u.TwoFactorEnabled {
+			if err := tx.EnableTwoFactor(ctx, u.ID); err != nil {
+				return err
+			}
+			u.TwoFactorEnabled = true
+			if err := audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorEnrolled, Actor: u, Target: u}); err != nil {
+				return err
+			}
 		}
-		if err := tx.EnableTwoFactor(ctx, u.ID); err != nil {
-			return err
-		}
-		u.TwoFactorEnabled = true
-		return audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorEnrolled, Actor: u, Target: u})
+		return audit(ctx, tx, now, auditEvent{Action: AuditSignedIn, Actor: u, Target: u})
 	})
 	if errors.Is(err, errLoginSuperseded) || KindOf(err) == KindNotFound {
 		_ = s.sessions.Delete(ctx, v.Session.Hash)
@@ -235,7 +261,13 @@ func (s *Service) Logout(ctx context.Context) error {
 	if v == nil {
 		return noViewer(ctx)
 	}
-	return s.sessions.Delete(ctx, v.Session.Hash)
+	if err := s.sessions.Delete(ctx, v.Session.Hash); err != nil {
+		return err
+	}
+	if err := audit(ctx, s.store, s.now(), auditEvent{Action: AuditSignedOut, Actor: v.User, Target: v.User}); err != nil {
+		s.log.ErrorContext(ctx, "record sign-out", "err", err)
+	}
+	return nil
 }
 
 // Me is the signed-in user.
@@ -323,7 +355,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err := tx.RevokeTokens(ctx, u.ID, TokenPasswordReset, now); err != nil {
 			return err
 		}
-		if err := revokeSessions(ctx, tx, u, now); err != nil {
+		if err := revokeSessions(ctx, tx, u, u, AuditPasswordReset, now); err != nil {
 			return err
 		}
 		return audit(ctx, tx, now, auditEvent{Action: AuditPasswordReset, Actor: u, Target: u})
@@ -426,27 +458,38 @@ type auditEvent struct {
 	Action AuditAction
 	// Org is the organisation; by default the target's, else the actor's.
 	Org    string
-	Actor  *User // nil: the operator (CLI)
+	Actor  *User // nil: the operator (CLI), or a client not yet identified
 	Target *User // nil: the event has no target user
 	// Before and After are the target's roles around the change, when it
-	// changed or ended one.
+	// changed or ended one (After: the role asked for, on a denial).
 	Before, After *access.Role
+	Reason        string
 }
 
-// audit records ev in tx at now.
+// audit records ev in tx at now, with the actor's and target's names and
+// emails as they are now and the client's address.
 func audit(ctx context.Context, tx Store, now time.Time, ev auditEvent) error {
 	e := &AuditEntry{OrgID: ev.Org, Action: ev.Action, BeforeRole: ev.Before, AfterRole: ev.After, CreatedAt: now}
 	if ev.Actor != nil {
-		e.ActorID = &ev.Actor.ID
+		e.ActorID, e.ActorName, e.ActorEmail = &ev.Actor.ID, &ev.Actor.Name, &ev.Actor.Email
 		if e.OrgID == "" {
 			e.OrgID = ev.Actor.OrgID
 		}
 	}
 	if ev.Target != nil {
-		e.TargetID = &ev.Target.ID
-		if ev.Org == "" {
+		e.TargetName, e.TargetEmail = &ev.Target.Name, &ev.Target.Email
+		if ev.Target.ID != "" { // a user that exists (not one a denied createUser named)
+			e.TargetID = &ev.Target.ID
+		}
+		if ev.Org == "" && ev.Target.OrgID != "" {
 			e.OrgID = ev.Target.OrgID
 		}
+	}
+	if ev.Reason != "" {
+		e.Reason = &ev.Reason
+	}
+	if ip := clientIP(ctx); ip != "" {
+		e.ClientIP = &ip
 	}
 	return tx.AddAudit(ctx, e)
 }

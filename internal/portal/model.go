@@ -74,23 +74,35 @@ type Token struct {
 	CreatedAt time.Time
 }
 
-// AuditEntry records one state change: who did what to whom, and when.
+// AuditEntry records one event: a state change (who did what to whom, and
+// when) or a security event (a sign-in, a sign-out, sessions ended, a
+// denied attempt). The actor's and target's names and emails are kept as
+// they were at the time, so a removed user stays identifiable.
 type AuditEntry struct {
-	ID         string
-	OrgID      string
-	ActorID    *string // nil for the operator (CLI)
-	Action     AuditAction
-	TargetID   *string
-	BeforeRole *access.Role
-	AfterRole  *access.Role
-	CreatedAt  time.Time
+	ID          string
+	OrgID       string
+	ActorID     *string // nil for the operator (CLI) or an unknown client
+	ActorName   *string
+	ActorEmail  *string
+	Action      AuditAction
+	TargetID    *string
+	TargetName  *string
+	TargetEmail *string
+	BeforeRole  *access.Role
+	AfterRole   *access.Role
+	// Reason says why, for a failed sign-in, ended sessions or a denied
+	// attempt (see the Reason constants); nil otherwise.
+	Reason *string
+	// ClientIP is the caller's address, when the event came over HTTP.
+	ClientIP  *string
+	CreatedAt time.Time
 }
 
 // AuditAction names what an audit entry records: the events of the
 // service, where access.Action names what one user may do to another.
 type AuditAction string
 
-// Audit actions.
+// Audit actions: state changes.
 const (
 	AuditOrganizationCreated AuditAction = "ORGANIZATION_CREATED"
 	AuditUserCreated         AuditAction = "USER_CREATED"
@@ -104,6 +116,37 @@ const (
 	AuditTwoFactorReset      AuditAction = "TWO_FACTOR_RESET"
 	AuditTwoFactorLocked     AuditAction = "TWO_FACTOR_LOCKED" // too many wrong codes in a day
 	AuditUserRemoved         AuditAction = "USER_REMOVED"
+)
+
+// Audit actions: security events.
+const (
+	// AuditSignedIn: a login passed 2FA; actor and target are the user.
+	AuditSignedIn AuditAction = "SIGNED_IN"
+	// AuditSignInFailed: a login of the target failed; Reason is
+	// ReasonWrongPassword, ReasonWrongCode or ReasonLocked. The actor is
+	// nil when the client had not proven who it was (a wrong password).
+	AuditSignInFailed AuditAction = "SIGN_IN_FAILED"
+	// AuditSignedOut: the user ended their own session.
+	AuditSignedOut AuditAction = "SIGNED_OUT"
+	// AuditSessionsEnded: every session of the target was ended; Reason
+	// is the action that ended them (PASSWORD_RESET, TWO_FACTOR_RESET,
+	// USER_REMOVED).
+	AuditSessionsEnded AuditAction = "SESSIONS_ENDED"
+	// AuditAccessDenied: the actor attempted an admin action the policy
+	// refuses; Reason is "<ATTEMPTED_ACTION>: <why>" (for example
+	// "REMOVE_USER: the user ranks at or above you"), AfterRole the role
+	// asked for, if any. Nothing else was written.
+	AuditAccessDenied AuditAction = "ACCESS_DENIED"
+)
+
+// Reasons of failed sign-ins.
+const (
+	ReasonWrongPassword = "WRONG_PASSWORD"
+	ReasonWrongCode     = "WRONG_CODE"
+	// ReasonLocked: an attempt refused by a lock (the account's attempt
+	// budget, or the daily wrong-code limit); recorded at most once per
+	// account per lockRecordEvery.
+	ReasonLocked = "LOCKED"
 )
 
 // EmailKind says which template an outgoing email uses.

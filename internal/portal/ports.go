@@ -261,6 +261,9 @@ type Store interface {
 
 	AddAudit(ctx context.Context, e *AuditEntry) error
 	ListAudit(ctx context.Context, orgID string, q AuditQuery) ([]*AuditEntry, error)
+	// PruneAudit deletes up to limit audit entries, of any organisation,
+	// created before before, and returns how many it deleted.
+	PruneAudit(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// InvitationDeliveryFailed reports, for each user id, whether the latest
 	// invitation email to that user failed for good.

@@ -68,13 +68,19 @@ type Config struct {
 	// known and unknown emails answer alike.
 	ResetFloor time.Duration
 	Limits     Limits
+	// AuditRetention is how long audit entries are kept (RunAuditPruner
+	// deletes older ones); zero keeps them forever.
+	AuditRetention time.Duration
 }
+
+// DefaultAuditRetention is how long audit entries are kept by default.
+const DefaultAuditRetention = 400 * 24 * time.Hour
 
 // DefaultConfig returns the defaults of DESIGN.md.
 func DefaultConfig() Config {
 	return Config{PublicURL: "http://localhost:8080", Issuer: "Client Portal", RoleChange: RoleChangeNextLogin,
 		InvitationTTL: 72 * time.Hour, ResetTTL: time.Hour, MaxWrongCodes: 5, MaxWrongCodesPerDay: 20, ActiveInterval: time.Minute,
-		ResetFloor: 300 * time.Millisecond, Limits: DefaultLimits}
+		ResetFloor: 300 * time.Millisecond, Limits: DefaultLimits, AuditRetention: DefaultAuditRetention}
 }
 
 // Service is the permission service.
@@ -90,6 +96,8 @@ type Service struct {
 	// Notify, when set, is called after a transaction that queued an email
 	// commits (to wake the delivery worker).
 	Notify func()
+
+	bg sync.WaitGroup // audit entries being recorded in the background
 
 	activeMu sync.Mutex
 	active   map[string]time.Time // user id -> last last-active write by this process
@@ -251,14 +259,16 @@ func (s *Service) touchActive(ctx context.Context, userID string, now time.Time)
 
 // revokeSessions ends every session of u in the database, in the
 // caller's transaction so that it cannot be lost: Authenticate refuses
-// sessions started before SessionsNotBefore. After commit, the caller
-// calls deleteSessions to remove them from the session store as well.
-func revokeSessions(ctx context.Context, tx Store, u *User, now time.Time) error {
+// sessions started before SessionsNotBefore. It records SESSIONS_ENDED
+// with the cause (the action that ended them) and the actor (by; the user
+// themself on a password reset). After commit, the caller calls
+// deleteSessions to remove them from the session store as well.
+func revokeSessions(ctx context.Context, tx Store, by, u *User, cause AuditAction, now time.Time) error {
 	if err := tx.EndSessions(ctx, u.ID, now); err != nil {
 		return err
 	}
 	u.SessionsNotBefore = &now
-	return nil
+	return audit(ctx, tx, now, auditEvent{Action: AuditSessionsEnded, Actor: by, Target: u, Reason: string(cause)})
 }
 
 // deleteSessions removes every session of a user from the session store,

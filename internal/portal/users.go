@@ -220,6 +220,7 @@ func (s *Service) CreateUser(ctx context.Context, email, name string, role acces
 		return nil, err
 	}
 	if !v.Role.Has(access.CreateUsers) {
+		s.denied(ctx, v, attemptCreateUser, nil, nil, whyPermission)
 		return nil, ErrForbidden
 	}
 	if email, err = normalizeEmail("email", email); err != nil {
@@ -232,6 +233,7 @@ func (s *Service) CreateUser(ctx context.Context, email, name string, role acces
 		return nil, err
 	}
 	if !access.CanCreate(v.Role, role) {
+		s.denied(ctx, v, attemptCreateUser, &User{Name: name, Email: email}, &role, whyRoleTooHigh)
 		return nil, errRoleTooHigh
 	}
 	now := s.now()
@@ -268,24 +270,30 @@ func checkRole(field string, r access.Role) error {
 // act runs an admin action on a user of the viewer's organisation: it
 // locks the target, checks the policy, and runs do in the same
 // transaction. Another organisation's user is ErrNotFound; a target the
-// viewer may not act on is ErrForbidden; nothing is written on either.
-func (s *Service) act(ctx context.Context, userID string, a access.Action, do func(tx Store, v *Viewer, u *User, now time.Time) error) (*User, error) {
+// viewer may not act on is ErrForbidden; nothing is written on either,
+// but a denial is recorded afterwards (ACCESS_DENIED, with asked, the
+// role asked for, if any).
+func (s *Service) act(ctx context.Context, userID string, a access.Action, asked *access.Role, do func(tx Store, v *Viewer, u *User, now time.Time) error) (*User, error) {
 	v, err := signedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var target *User
+	var target, seen *User
 	err = s.store.InTx(ctx, func(tx Store) error {
 		u, err := tx.LockUser(ctx, v.User.OrgID, userID)
 		if err != nil {
 			return err
 		}
+		seen = u
 		if !access.CanAct(v.Subject(), u.Subject(), a) {
 			return ErrForbidden
 		}
 		target = u
 		return do(tx, v, u, s.now())
 	})
+	if KindOf(err) == KindForbidden && seen != nil { // a user of v's organisation: the attempt goes on record
+		s.denied(ctx, v, string(a), seen, asked, whyDenied(v, a, err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +310,7 @@ func (s *Service) ChangeRole(ctx context.Context, userID string, role access.Rol
 	}
 	// act has checked the target (access.CanAct); what is left of
 	// access.CanChangeRole is whether the viewer may give role.
-	return s.act(ctx, userID, access.ActChangeRole, func(tx Store, v *Viewer, u *User, now time.Time) error {
+	return s.act(ctx, userID, access.ActChangeRole, &role, func(tx Store, v *Viewer, u *User, now time.Time) error {
 		if u.Role == role {
 			return Invalid("role", "the user already has this role")
 		}
@@ -339,7 +347,7 @@ func (s *Service) SendPasswordReset(ctx context.Context, userID string) (*User, 
 // the link, its queued email and the audit record are written together.
 func (s *Service) mailLink(ctx context.Context, userID string, a access.Action, want Status, wrongStatus string,
 	kind TokenKind, email EmailKind, auditAction AuditAction) (*User, error) {
-	u, err := s.act(ctx, userID, a, func(tx Store, v *Viewer, u *User, now time.Time) error {
+	u, err := s.act(ctx, userID, a, nil, func(tx Store, v *Viewer, u *User, now time.Time) error {
 		if u.Status != want {
 			return Invalid("userId", "%s", wrongStatus)
 		}
@@ -357,7 +365,7 @@ func (s *Service) mailLink(ctx context.Context, userID string, a access.Action, 
 // ResetTwoFactor clears the user's 2FA and ends their sessions; their next
 // login enrols again.
 func (s *Service) ResetTwoFactor(ctx context.Context, userID string) (*User, error) {
-	u, err := s.act(ctx, userID, access.ActResetTwoFactor, func(tx Store, v *Viewer, u *User, now time.Time) error {
+	u, err := s.act(ctx, userID, access.ActResetTwoFactor, nil, func(tx Store, v *Viewer, u *User, now time.Time) error {
 		if u.TOTPSecret == nil {
 			return Invalid("userId", "the user has not set up two-factor authentication")
 		}
@@ -366,7 +374,7 @@ func (s *Service) ResetTwoFactor(ctx context.Context, userID string) (*User, err
 		}
 		u.TOTPSecret, u.TwoFactorEnabled = nil, false
 		u.TOTPFailures, u.TOTPFailuresSince = 0, nil
-		if err := revokeSessions(ctx, tx, u, now); err != nil {
+		if err := revokeSessions(ctx, tx, v.User, u, AuditTwoFactorReset, now); err != nil {
 			return err
 		}
 		return audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorReset, Actor: v.User, Target: u})
@@ -380,14 +388,14 @@ func (s *Service) ResetTwoFactor(ctx context.Context, userID string) (*User, err
 // RemoveUser removes a user from the organisation: their sessions and open
 // links die at once, the email is free again, the audit log keeps the record.
 func (s *Service) RemoveUser(ctx context.Context, userID string) (string, error) {
-	u, err := s.act(ctx, userID, access.ActRemove, func(tx Store, v *Viewer, u *User, now time.Time) error {
+	u, err := s.act(ctx, userID, access.ActRemove, nil, func(tx Store, v *Viewer, u *User, now time.Time) error {
 		if err := tx.RevokeTokens(ctx, u.ID, "", now); err != nil {
 			return err
 		}
 		if err := tx.CancelEmails(ctx, u.ID); err != nil {
 			return err
 		}
-		if err := revokeSessions(ctx, tx, u, now); err != nil {
+		if err := revokeSessions(ctx, tx, v.User, u, AuditUserRemoved, now); err != nil {
 			return err
 		}
 		if err := tx.RemoveUser(ctx, u.OrgID, u.ID, now); err != nil {
@@ -417,6 +425,7 @@ func (s *Service) AuditLog(ctx context.Context, first *int, after *string) (*Aud
 		return nil, err
 	}
 	if !access.CanReadAudit(v.Role) {
+		s.denied(ctx, v, attemptReadAuditLog, nil, nil, whyPermission)
 		return nil, ErrForbidden
 	}
 	n, err := pageSize(first)

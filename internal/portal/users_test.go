@@ -64,13 +64,35 @@ func TestChangeRole(t *testing.T) {
 	_, err = e.svc.ChangeRole(bg(), cid.ID, "OWNER")
 	wantKind(t, "unknown role without a session", err, portal.KindUnauthenticated)
 
-	entries, err := e.db.ListAudit(bg(), ann.OrgID, portal.AuditQuery{Limit: 1})
-	if err != nil || len(entries) != 1 {
-		t.Fatal(entries, err)
+	entries, err := e.db.ListAudit(bg(), ann.OrgID, portal.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if a := entries[0]; a.Action != portal.AuditRoleChanged || *a.ActorID != ann.ID || *a.TargetID != cid.ID ||
+	entries = slices.DeleteFunc(entries, func(a *portal.AuditEntry) bool {
+		return a.Action != portal.AuditRoleChanged && a.Action != portal.AuditAccessDenied
+	})
+	// Newest first: the four denials (none for the other organisation's
+	// user or the unknown id), the promotion, the denials before it.
+	if a := entries[0]; a.Action != portal.AuditAccessDenied || *a.ActorID != adminUser.ID || *a.TargetID != cid.ID ||
+		*a.Reason != "CHANGE_ROLE: the user ranks at or above you" || *a.BeforeRole != access.Admin || *a.AfterRole != access.SuperAdmin {
+		t.Fatalf("audit entry %+v", a)
+	}
+	if a := entries[1]; a.Action != portal.AuditRoleChanged || *a.ActorID != ann.ID || *a.TargetID != cid.ID ||
 		*a.BeforeRole != access.Viewer || *a.AfterRole != access.Admin {
 		t.Fatalf("audit entry %+v", a)
+	}
+	var reasons []string
+	for _, a := range entries[2:] {
+		if a.Action == portal.AuditAccessDenied {
+			reasons = append(reasons, *a.Reason)
+		}
+	}
+	if want := []string{"CHANGE_ROLE: you may only give roles ranked below your own", "CHANGE_ROLE: the user ranks at or above you",
+		"CHANGE_ROLE: the user ranks at or above you", "CHANGE_ROLE: you may only give roles ranked below your own"}; !slices.Equal(reasons, want) {
+		t.Fatalf("denials %q, want %q", reasons, want)
+	}
+	if got := e.audit(zed.OrgID); slices.Contains(got, portal.AuditAccessDenied) {
+		t.Fatalf("the other organisation's log has %v", got)
 	}
 	// The list sorts by the new role at once.
 	p, err := e.svc.Users(e.as(sa), nil, nil, portal.UserFilter{Roles: []access.Role{access.Admin}}, portal.UserOrder{Field: portal.OrderRole})
@@ -164,8 +186,8 @@ func TestMailLinks(t *testing.T) {
 		t.Fatalf("login with the new password: %v", err)
 	}
 	wantKind(t, "bad reset token", e.svc.ResetPassword(bg(), "nope", "another long password"), portal.KindInvalid)
-	want := []portal.AuditAction{portal.AuditPasswordReset, portal.AuditPasswordResetSent, portal.AuditInvitationAccepted, portal.AuditInvitationResent, portal.AuditUserCreated}
-	if got := e.audit(ann.OrgID)[:5]; !slices.Equal(got, want) {
+	want := []portal.AuditAction{portal.AuditPasswordReset, portal.AuditSessionsEnded, portal.AuditPasswordResetSent, portal.AuditInvitationAccepted, portal.AuditInvitationResent, portal.AuditUserCreated}
+	if got := e.audit(ann.OrgID)[:6]; !slices.Equal(got, want) {
 		t.Fatalf("audit %v, want %v", got, want)
 	}
 

@@ -15,10 +15,16 @@ type auditRow struct {
 	ID            string    `bun:"id,pk"`
 	OrgID         string    `bun:"org_id"`
 	ActorID       *string   `bun:"actor_id"`
+	ActorName     *string   `bun:"actor_name"`
+	ActorEmail    *string   `bun:"actor_email"`
 	Action        string    `bun:"action"`
 	TargetID      *string   `bun:"target_id"`
+	TargetName    *string   `bun:"target_name"`
+	TargetEmail   *string   `bun:"target_email"`
 	BeforeRole    *string   `bun:"before_role"`
 	AfterRole     *string   `bun:"after_role"`
+	Reason        *string   `bun:"reason"`
+	ClientIP      *string   `bun:"client_ip"`
 	CreatedAt     time.Time `bun:"created_at"`
 }
 
@@ -34,8 +40,11 @@ func (s *DB) AddAudit(ctx context.Context, e *portal.AuditEntry) error {
 	if e.ID == "" {
 		e.ID = newID()
 	}
-	_, err := s.idb.NewInsert().Model(&auditRow{ID: e.ID, OrgID: e.OrgID, ActorID: e.ActorID, Action: string(e.Action),
-		TargetID: e.TargetID, BeforeRole: rolePtr(e.BeforeRole), AfterRole: rolePtr(e.AfterRole), CreatedAt: e.CreatedAt}).Exec(ctx)
+	_, err := s.idb.NewInsert().Model(&auditRow{ID: e.ID, OrgID: e.OrgID,
+		ActorID: e.ActorID, ActorName: e.ActorName, ActorEmail: e.ActorEmail, Action: string(e.Action),
+		TargetID: e.TargetID, TargetName: e.TargetName, TargetEmail: e.TargetEmail,
+		BeforeRole: rolePtr(e.BeforeRole), AfterRole: rolePtr(e.AfterRole), Reason: e.Reason, ClientIP: e.ClientIP,
+		CreatedAt: e.CreatedAt}).Exec(ctx)
 	return translate(err)
 }
 
@@ -54,8 +63,9 @@ func (s *DB) ListAudit(ctx context.Context, orgID string, q portal.AuditQuery) (
 	}
 	out := make([]*portal.AuditEntry, len(rows))
 	for i, r := range rows {
-		e := &portal.AuditEntry{ID: r.ID, OrgID: r.OrgID, ActorID: r.ActorID, Action: portal.AuditAction(r.Action),
-			TargetID: r.TargetID, CreatedAt: r.CreatedAt.UTC()}
+		e := &portal.AuditEntry{ID: r.ID, OrgID: r.OrgID, ActorID: r.ActorID, ActorName: r.ActorName, ActorEmail: r.ActorEmail,
+			Action: portal.AuditAction(r.Action), TargetID: r.TargetID, TargetName: r.TargetName, TargetEmail: r.TargetEmail,
+			Reason: r.Reason, ClientIP: r.ClientIP, CreatedAt: r.CreatedAt.UTC()}
 		if r.BeforeRole != nil {
 			br := access.Role(*r.BeforeRole)
 			e.BeforeRole = &br
@@ -67,4 +77,17 @@ func (s *DB) ListAudit(ctx context.Context, orgID string, q portal.AuditQuery) (
 		out[i] = e
 	}
 	return out, nil
+}
+
+// PruneAudit deletes up to limit entries (of every organisation) created
+// before before, and returns how many it deleted. Batches keep each
+// statement short, so the log's writers never wait long.
+func (s *DB) PruneAudit(ctx context.Context, before time.Time, limit int) (int, error) {
+	old := s.idb.NewSelect().Model((*auditRow)(nil)).Column("id").Where("created_at < ?", before).Limit(int64(limit))
+	res, err := s.idb.NewDelete().Model((*auditRow)(nil)).Where("id IN (?)", old).Exec(ctx)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
