@@ -158,6 +158,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	pcfg := portal.DefaultConfig()
 	pcfg.PublicURL = cfg.PublicURL
 	pcfg.RoleChange = portal.RoleChangeMode(cfg.RoleChange)
+	pcfg.AuditRetention, _ = cfg.Retention() // checked by config.Load
 	hashers := max(2, runtime.NumCPU())
 	a.svc = portal.New(pcfg, db, a.sessions, limiter, clock, portal.NewHasher(hashers), box, log)
 	a.svc.Notify = a.worker.Notify
@@ -294,6 +295,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if a.memory != nil {
 		go a.memory.Run(workerCtx, portal.SystemClock{}, time.Minute)
 	}
+	go a.svc.RunAuditPruner(workerCtx, time.Hour)
 
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
@@ -330,6 +332,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	err = srv.Shutdown(shutCtx)
 	stopWorker() // lets an in-flight email finish
 	<-workerDone
+	a.svc.Flush() // audit entries of the last failed logins
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

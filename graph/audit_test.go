@@ -17,6 +17,9 @@ type auNode struct {
 	ActorID, TargetID     *string
 	Actor, Target         *struct{ ID, Name string }
 	BeforeRole, AfterRole *string
+	ActorName, ActorEmail   *string
+	TargetName, TargetEmail *string
+	Reason                  *string
 }
 
 type auPage struct {
@@ -29,7 +32,8 @@ type auPage struct {
 }
 
 const auQuery = `query($first: Int, $after: String) { auditLog(first: $first, after: $after) {
-	nodes { id action createdAt actorId targetId actor { id name } target { id name } beforeRole afterRole }
+	nodes { id action createdAt actorId targetId actor { id name } target { id name } beforeRole afterRole
+		actorName actorEmail targetName targetEmail reason }
 	edges { cursor }
 	pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`
 
@@ -112,17 +116,21 @@ func TestAuditLog(t *testing.T) {
 		want := []struct {
 			action, actor string // actor: a role of ids, "X", or "" for none
 			before, after string
-			actorShown    bool // actor resolves (not removed)
+			actorShown    bool   // actor resolves (not removed)
+			reason        string // the reason of a security event
 		}{
-			{"USER_REMOVED", "SUPER_ADMIN", "VIEWER", "", true},
-			{"ROLE_CHANGED", "ADMIN", "CREATOR", "VIEWER", true},
-			{"TWO_FACTOR_RESET", "ADMIN", "", "", true},
-			{"PASSWORD_RESET_SENT", "ADMIN", "", "", true},
-			{"TWO_FACTOR_ENROLLED", "X", "", "", false},
-			{"INVITATION_ACCEPTED", "X", "", "", false},
-			{"INVITATION_RESENT", "SUPER_ADMIN", "", "", true},
-			{"ROLE_CHANGED", "SUPER_ADMIN", "VIEWER", "CREATOR", true},
-			{"USER_CREATED", "SUPER_ADMIN", "", "VIEWER", true},
+			{"USER_REMOVED", "SUPER_ADMIN", "VIEWER", "", true, ""},
+			{"SESSIONS_ENDED", "SUPER_ADMIN", "", "", true, "USER_REMOVED"},
+			{"ROLE_CHANGED", "ADMIN", "CREATOR", "VIEWER", true, ""},
+			{"TWO_FACTOR_RESET", "ADMIN", "", "", true, ""},
+			{"SESSIONS_ENDED", "ADMIN", "", "", true, "TWO_FACTOR_RESET"},
+			{"PASSWORD_RESET_SENT", "ADMIN", "", "", true, ""},
+			{"SIGNED_IN", "X", "", "", false, ""},
+			{"TWO_FACTOR_ENROLLED", "X", "", "", false, ""},
+			{"INVITATION_ACCEPTED", "X", "", "", false, ""},
+			{"INVITATION_RESENT", "SUPER_ADMIN", "", "", true, ""},
+			{"ROLE_CHANGED", "SUPER_ADMIN", "VIEWER", "CREATOR", true, ""},
+			{"USER_CREATED", "SUPER_ADMIN", "", "VIEWER", true, ""},
 		}
 		s := func(p *string) string {
 			if p == nil {
@@ -144,23 +152,30 @@ func TestAuditLog(t *testing.T) {
 					wantActor = ids[w.actor]
 				}
 				if n.Action != w.action || s(n.ActorID) != wantActor || s(n.TargetID) != x ||
-					s(n.BeforeRole) != w.before || s(n.AfterRole) != w.after {
+					s(n.BeforeRole) != w.before || s(n.AfterRole) != w.after || s(n.Reason) != w.reason {
 					t.Errorf("entry %d: %s actor %s target %s %s->%s; want %s by %s (%s) on %s %s->%s", i, n.Action, s(n.ActorID),
 						s(n.TargetID), s(n.BeforeRole), s(n.AfterRole), w.action, w.actor, wantActor, x, w.before, w.after)
 				}
 				if w.actorShown != (n.Actor != nil) || (n.Actor != nil && n.Actor.ID != wantActor) {
 					t.Errorf("entry %d (%s): actor %+v", i, n.Action, n.Actor)
 				}
-				// The user is removed: every entry keeps targetId, none resolves target.
+				// The user is removed: every entry keeps targetId, none resolves
+				// target, and each still names them as they were.
 				if n.Target != nil {
 					t.Errorf("entry %d (%s): target %+v resolves after removal", i, n.Action, n.Target)
+				}
+				if s(n.TargetName) != "Xavier" || s(n.TargetEmail) != "x@acme.test" {
+					t.Errorf("entry %d (%s): target named %q <%s>", i, n.Action, s(n.TargetName), s(n.TargetEmail))
+				}
+				if w.actor == "X" && (s(n.ActorName) != "Xavier" || s(n.ActorEmail) != "x@acme.test") {
+					t.Errorf("entry %d (%s): actor named %q <%s>", i, n.Action, s(n.ActorName), s(n.ActorEmail))
 				}
 				at, err := time.Parse(time.RFC3339Nano, n.CreatedAt)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if i > 0 && !at.Before(last) {
-					t.Errorf("entry %d (%s) at %s is not older than the one before (%s)", i, n.Action, at, last)
+				if i > 0 && at.After(last) { // entries of one transaction share a time
+					t.Errorf("entry %d (%s) at %s is newer than the one before (%s)", i, n.Action, at, last)
 				}
 				last = at
 			}

@@ -46,15 +46,21 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	AuditEntry struct {
-		Action     func(childComplexity int) int
-		Actor      func(childComplexity int) int
-		ActorID    func(childComplexity int) int
-		AfterRole  func(childComplexity int) int
-		BeforeRole func(childComplexity int) int
-		CreatedAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Target     func(childComplexity int) int
-		TargetID   func(childComplexity int) int
+		Action      func(childComplexity int) int
+		Actor       func(childComplexity int) int
+		ActorEmail  func(childComplexity int) int
+		ActorID     func(childComplexity int) int
+		ActorName   func(childComplexity int) int
+		AfterRole   func(childComplexity int) int
+		BeforeRole  func(childComplexity int) int
+		ClientIP    func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		Target      func(childComplexity int) int
+		TargetEmail func(childComplexity int) int
+		TargetID    func(childComplexity int) int
+		TargetName  func(childComplexity int) int
 	}
 
 	AuditEntryConnection struct {
@@ -251,12 +257,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.Actor(childComplexity), true
+	case "AuditEntry.actorEmail":
+		if e.ComplexityRoot.AuditEntry.ActorEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.ActorEmail(childComplexity), true
 	case "AuditEntry.actorId":
 		if e.ComplexityRoot.AuditEntry.ActorID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuditEntry.ActorID(childComplexity), true
+	case "AuditEntry.actorName":
+		if e.ComplexityRoot.AuditEntry.ActorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.ActorName(childComplexity), true
 	case "AuditEntry.afterRole":
 		if e.ComplexityRoot.AuditEntry.AfterRole == nil {
 			break
@@ -269,6 +287,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.BeforeRole(childComplexity), true
+	case "AuditEntry.clientIp":
+		if e.ComplexityRoot.AuditEntry.ClientIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.ClientIP(childComplexity), true
 	case "AuditEntry.createdAt":
 		if e.ComplexityRoot.AuditEntry.CreatedAt == nil {
 			break
@@ -281,18 +305,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.ID(childComplexity), true
+	case "AuditEntry.reason":
+		if e.ComplexityRoot.AuditEntry.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Reason(childComplexity), true
 	case "AuditEntry.target":
 		if e.ComplexityRoot.AuditEntry.Target == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuditEntry.Target(childComplexity), true
+	case "AuditEntry.targetEmail":
+		if e.ComplexityRoot.AuditEntry.TargetEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.TargetEmail(childComplexity), true
 	case "AuditEntry.targetId":
 		if e.ComplexityRoot.AuditEntry.TargetID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuditEntry.TargetID(childComplexity), true
+	case "AuditEntry.targetName":
+		if e.ComplexityRoot.AuditEntry.TargetName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.TargetName(childComplexity), true
 
 	case "AuditEntryConnection.edges":
 		if e.ComplexityRoot.AuditEntryConnection.Edges == nil {
@@ -1110,19 +1152,43 @@ extend type Query {
   auditLog(first: Int, after: String): AuditEntryConnection!
 }
 
-"One recorded change."
+"""
+One recorded event: a state change, or a security event (a sign-in, a
+sign-out, sessions ended, a denied attempt at an admin action).
+"""
 type AuditEntry {
   id: ID!
-  "What happened, e.g. USER_CREATED, ROLE_CHANGED, USER_REMOVED."
+  """
+  What happened. State changes: ORGANIZATION_CREATED, USER_CREATED,
+  INVITATION_ACCEPTED, ROLE_CHANGED, INVITATION_RESENT, PASSWORD_RESET_SENT,
+  PASSWORD_RESET_REQUESTED, PASSWORD_RESET, TWO_FACTOR_ENROLLED,
+  TWO_FACTOR_RESET, TWO_FACTOR_LOCKED, USER_REMOVED. Security events:
+  SIGNED_IN, SIGN_IN_FAILED (reason WRONG_PASSWORD, WRONG_CODE or LOCKED),
+  SIGNED_OUT, SESSIONS_ENDED (reason: the action that ended them),
+  ACCESS_DENIED (reason "<ATTEMPTED_ACTION>: <why>").
+  """
   action: String!
-  "Who did it; null for the operator (command line) or a removed user."
+  "Who did it; null for the operator (command line), a client that had not proven who it was, or a removed user."
   actor: User
   actorId: ID
+  "The actor's name as it was when this happened (stays after removal)."
+  actorName: String
+  "The actor's email as it was when this happened (stays after removal)."
+  actorEmail: String
   "Whom it was done to; null when that user has been removed (targetId stays)."
   target: User
   targetId: ID
+  "The target's name as it was when this happened (stays after removal); for a denied createUser, the name asked for."
+  targetName: String
+  "The target's email as it was when this happened (stays after removal); for a denied createUser, the email asked for."
+  targetEmail: String
   beforeRole: Role
+  "The role given; on ACCESS_DENIED, the role asked for."
   afterRole: Role
+  "Why: for SIGN_IN_FAILED, SESSIONS_ENDED and ACCESS_DENIED; null otherwise."
+  reason: String
+  "The client's IP address, when the event came over the API."
+  clientIp: String
   createdAt: Time!
 }
 
@@ -1154,14 +1220,26 @@ func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field gr
 		return ec.fieldContext_AuditEntry_actor(ctx, field)
 	case "actorId":
 		return ec.fieldContext_AuditEntry_actorId(ctx, field)
+	case "actorName":
+		return ec.fieldContext_AuditEntry_actorName(ctx, field)
+	case "actorEmail":
+		return ec.fieldContext_AuditEntry_actorEmail(ctx, field)
 	case "target":
 		return ec.fieldContext_AuditEntry_target(ctx, field)
 	case "targetId":
 		return ec.fieldContext_AuditEntry_targetId(ctx, field)
+	case "targetName":
+		return ec.fieldContext_AuditEntry_targetName(ctx, field)
+	case "targetEmail":
+		return ec.fieldContext_AuditEntry_targetEmail(ctx, field)
 	case "beforeRole":
 		return ec.fieldContext_AuditEntry_beforeRole(ctx, field)
 	case "afterRole":
 		return ec.fieldContext_AuditEntry_afterRole(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditEntry_reason(ctx, field)
+	case "clientIp":
+		return ec.fieldContext_AuditEntry_clientIp(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_AuditEntry_createdAt(ctx, field)
 	}
@@ -1853,6 +1931,52 @@ func (ec *executionContext) fieldContext_AuditEntry_actorId(_ context.Context, f
 	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _AuditEntry_actorName(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_actorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_actorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_actorEmail(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_actorEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorEmail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_actorEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _AuditEntry_target(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1908,6 +2032,52 @@ func (ec *executionContext) fieldContext_AuditEntry_targetId(_ context.Context, 
 	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _AuditEntry_targetName(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_targetName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_targetName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_targetEmail(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_targetEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetEmail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_targetEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _AuditEntry_beforeRole(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1952,6 +2122,52 @@ func (ec *executionContext) _AuditEntry_afterRole(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_AuditEntry_afterRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type Role does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_reason(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_clientIp(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_clientIp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientIP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_clientIp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _AuditEntry_createdAt(ctx context.Context, field graphql.CollectedField, obj *portal.AuditEntry) (ret graphql.Marshaler) {
@@ -5449,6 +5665,16 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "actorName":
+			out.Values[i] = ec._AuditEntry_actorName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorEmail":
+			out.Values[i] = ec._AuditEntry_actorEmail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "target":
 			field := field
 
@@ -5492,6 +5718,16 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "targetName":
+			out.Values[i] = ec._AuditEntry_targetName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "targetEmail":
+			out.Values[i] = ec._AuditEntry_targetEmail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "beforeRole":
 			out.Values[i] = ec._AuditEntry_beforeRole(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -5499,6 +5735,16 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 			}
 		case "afterRole":
 			out.Values[i] = ec._AuditEntry_afterRole(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._AuditEntry_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clientIp":
+			out.Values[i] = ec._AuditEntry_clientIp(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

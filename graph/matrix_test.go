@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -311,9 +312,38 @@ func mxExpectRefused(t *testing.T, e *graphtest.Env, name string, r *graphtest.R
 	if want == "BAD_USER_INPUT" && field != "" && r.Field() != field {
 		t.Errorf("%s: extensions.field %q, want %q", name, r.Field(), field)
 	}
+	// A denial (FORBIDDEN) leaves exactly one trace: an ACCESS_DENIED
+	// entry by the caller about the target, written after the attempt
+	// rolled back. Nothing else refused leaves any.
+	if want == "FORBIDDEN" {
+		if after.Audit != before.Audit+1 {
+			t.Errorf("%s: %d audit entries for a denial, want 1", name, after.Audit-before.Audit)
+		} else if a := mxNewestAudit(t, e); a.Action != portal.AuditAccessDenied || a.ActorID == nil || a.Reason == nil {
+			t.Errorf("%s: the newest audit entry %+v is not the denial", name, a)
+		} else if id := mxTargetID(before.Target); id != "" && (a.TargetID == nil || *a.TargetID != id) {
+			t.Errorf("%s: the denial names target %v, want %s", name, a.TargetID, id)
+		}
+		after.Audit = before.Audit
+	}
 	if before != after {
 		t.Errorf("%s: a refused request changed state:\n before %+v\n after  %+v", name, before, after)
 	}
+}
+
+// mxNewestAudit is the newest audit entry of any organisation.
+func mxNewestAudit(t testing.TB, e *graphtest.Env) *portal.AuditEntry {
+	t.Helper()
+	var org string
+	if err := e.DB.Bun().NewSelect().Table("audit_log").Column("org_id").OrderExpr("id DESC").Limit(1).Scan(context.Background(), &org); err != nil {
+		t.Fatal(err)
+	}
+	return mxLatestAudit(t, e, org)
+}
+
+// mxTargetID is the id in a snapshot's target row ("" without one).
+func mxTargetID(row string) string {
+	id, _, _ := strings.Cut(strings.TrimPrefix(row, "{id="), " ")
+	return id
 }
 
 // mxExpectDone checks an allowed action: its effect, one audit entry by
@@ -327,8 +357,12 @@ func (o *mxOrg) mxExpectDone(t *testing.T, name string, r *graphtest.Response, a
 	}
 	after := mxSnapshot(t, e, "")
 	row := mxRow(t, e, target)
-	if after.Audit != before.Audit+1 {
-		t.Errorf("%s: %d new audit entries, want 1", name, after.Audit-before.Audit)
+	entries := 1
+	if action == "resetTwoFactor" || action == "removeUser" {
+		entries = 2 // and SESSIONS_ENDED
+	}
+	if after.Audit != before.Audit+entries {
+		t.Errorf("%s: %d new audit entries, want %d", name, after.Audit-before.Audit, entries)
 	}
 	a := mxLatestAudit(t, e, o.org)
 	if string(a.Action) != mxAuditAction[action] || a.ActorID == nil || *a.ActorID != o.actorID[actor] || a.TargetID == nil || *a.TargetID != target {

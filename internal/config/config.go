@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type Config struct {
 	MetricsAddr string `env:"PORTAL_METRICS_ADDR"`
 	// ShutdownTimeout bounds how long in-flight requests may drain.
 	ShutdownTimeout time.Duration `env:"PORTAL_SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// AuditRetention is how long audit entries are kept: days ("400d")
+	// or a Go duration ("9600h"); see Retention.
+	AuditRetention string `env:"PORTAL_AUDIT_RETENTION" envDefault:"400d"`
 }
 
 // Production reports whether PORTAL_ENV is production.
@@ -117,6 +121,9 @@ func (c *Config) check() error {
 	if _, err := c.Proxies(); err != nil {
 		return err
 	}
+	if _, err := c.Retention(); err != nil {
+		return err
+	}
 	if c.Production() {
 		switch {
 		case c.SMTPURL == "":
@@ -147,6 +154,28 @@ func (c *Config) Proxies() ([]netip.Prefix, error) {
 		}
 	}
 	return out, nil
+}
+
+// Retention parses AuditRetention: a whole number of days ("400d") or a
+// Go duration ("9600h"), from one day to 100 years.
+func (c *Config) Retention() (time.Duration, error) {
+	s := strings.TrimSpace(c.AuditRetention)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, bad("PORTAL_AUDIT_RETENTION", "must be a number of days such as 400d, or a duration such as 9600h, not %q", c.AuditRetention)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else if v, err := time.ParseDuration(s); err == nil {
+		d = v
+	} else {
+		return 0, bad("PORTAL_AUDIT_RETENTION", "must be a number of days such as 400d, or a duration such as 9600h, not %q", c.AuditRetention)
+	}
+	if d < 24*time.Hour || d > 36500*24*time.Hour {
+		return 0, bad("PORTAL_AUDIT_RETENTION", "must be between 1d and 36500d, not %q", c.AuditRetention)
+	}
+	return d, nil
 }
 
 // Key returns the encryption key: PORTAL_ENCRYPTION_KEY, or in development

@@ -41,6 +41,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PORTAL_ENCRYPTION_KEY": "c2hvcnQ="}, "PORTAL_ENCRYPTION_KEY"},
 		{map[string]string{"PORTAL_MIGRATE_ON_START": "maybe"}, "PORTAL_MIGRATE_ON_START"},
 		{map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "PORTAL_TRUSTED_PROXIES"},
+		{map[string]string{"PORTAL_AUDIT_RETENTION": "forever"}, "PORTAL_AUDIT_RETENTION"},
+		{map[string]string{"PORTAL_AUDIT_RETENTION": "12h"}, "PORTAL_AUDIT_RETENTION"},
+		{map[string]string{"PORTAL_AUDIT_RETENTION": "0d"}, "PORTAL_AUDIT_RETENTION"},
+		{map[string]string{"PORTAL_AUDIT_RETENTION": "-5d"}, "PORTAL_AUDIT_RETENTION"},
+		{map[string]string{"PORTAL_AUDIT_RETENTION": "99999d"}, "PORTAL_AUDIT_RETENTION"},
 		{with(prod, "PORTAL_SMTP_URL", ""), "PORTAL_SMTP_URL"},
 		{with(prod, "PORTAL_ENCRYPTION_KEY", ""), "PORTAL_ENCRYPTION_KEY"},
 		{with(prod, "PORTAL_PUBLIC_URL", "http://p.example.com"), "PORTAL_PUBLIC_URL"},
@@ -57,6 +62,24 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}
 	if _, err := Load(prod); err != nil {
 		t.Fatalf("valid production config refused: %v", err)
+	}
+}
+
+// PORTAL_AUDIT_RETENTION: 400 days by default, days or a Go duration.
+func TestAuditRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 400 * 24 * time.Hour, "30d": 30 * 24 * time.Hour,
+		"48h": 48 * time.Hour, " 1d ": 24 * time.Hour} {
+		env := map[string]string{}
+		if in != "" {
+			env["PORTAL_AUDIT_RETENTION"] = in
+		}
+		c, err := Load(env)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got, err := c.Retention(); err != nil || got != want {
+			t.Errorf("Retention(%q) = %s, %v; want %s", in, got, err, want)
+		}
 	}
 }
 
