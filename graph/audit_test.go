@@ -13,10 +13,10 @@ import (
 
 // auNode is an audit entry as the audit tests read it.
 type auNode struct {
-	ID, Action, CreatedAt string
-	ActorID, TargetID     *string
-	Actor, Target         *struct{ ID, Name string }
-	BeforeRole, AfterRole *string
+	ID, Action, CreatedAt   string
+	ActorID, TargetID       *string
+	Actor, Target           *struct{ ID, Name string }
+	BeforeRole, AfterRole   *string
 	ActorName, ActorEmail   *string
 	TargetName, TargetEmail *string
 	Reason                  *string
