@@ -28,6 +28,11 @@ type LoginResult struct {
 	Secret, OTPAuthURL string
 	// Set when Step is StepSignedIn.
 	User *User
+	// DeviceToken, set when Step is StepSignedIn, marks the client as a
+	// device this user signed in from (for the browser's cookie; not in
+	// the API's answer), valid for DeviceMaxAge.
+	DeviceToken  string
+	DeviceMaxAge time.Duration
 }
 
 // ErrBadCredentials is the one answer to a wrong email or a wrong password.
@@ -45,14 +50,24 @@ func (s *Service) Login(ctx context.Context, email, password string) (*LoginResu
 	if err := s.throttle(ctx, ip); err != nil {
 		return nil, err
 	}
-	if err := s.throttle(ctx, throttleKey{"login:acct:" + key + ":" + ip.key, l.LoginPerAccount},
-		throttleKey{"login:acct:" + key, l.LoginPerAccountAnyIP}); err != nil {
+	account := []throttleKey{{"login:acct:" + key + ":" + ip.key, l.LoginPerAccount}, {"login:acct:" + key, l.LoginPerAccountAnyIP}}
+	budget := account
+	device := s.knownDevice(ctx, key, s.now())
+	if device != nil { // a browser this account signed in from: its own budget only
+		budget = []throttleKey{{"login:device:" + device.Device, l.LoginPerDevice}}
+	}
+	if err := s.throttle(ctx, budget...); err != nil {
 		s.recordLoginFailed(ctx, key, nil, ReasonLocked)
 		return nil, err
 	}
 	u, err := s.store.UserByEmail(ctx, key)
 	if err != nil && KindOf(err) != KindNotFound {
 		return nil, err
+	}
+	if device != nil && (u == nil || u.ID != device.UserID) { // issued to an account since removed: unknown after all
+		if err := s.throttle(ctx, account...); err != nil {
+			return nil, err
+		}
 	}
 	hash := ""
 	if u != nil && u.Status == StatusActive {
@@ -246,7 +261,9 @@ func (s *Service) startFullSession(ctx context.Context, v *Viewer, u *User, now 
 	}
 	s.touchActive(ctx, u.ID, now)
 	u.LastActiveAt = &now
-	return &LoginResult{Step: StepSignedIn, Token: token, User: u}, nil
+	res := &LoginResult{Step: StepSignedIn, Token: token, User: u}
+	res.DeviceToken, res.DeviceMaxAge = s.issueDevice(ctx, u, now)
+	return res, nil
 }
 
 // wrongCodeWindow is the rolling window of MaxWrongCodesPerDay.

@@ -34,6 +34,10 @@ type Limits struct {
 	// guessing passwords locks out only themself; LoginPerAccountAnyIP,
 	// looser, bounds guessing spread over many addresses.
 	LoginPerAccount, LoginPerAccountAnyIP, LoginPerIP Limit
+	// LoginPerDevice is the budget of a client holding a valid device
+	// token for the account, instead of the two account budgets above
+	// (see device.go). Zero means LoginPerAccount.
+	LoginPerDevice Limit
 	TwoFactorPerAccount                               Limit
 	ResetPerAccount, ResetPerIP                       Limit
 	TokenPerIP                                        Limit // acceptInvitation and resetPassword
@@ -44,6 +48,7 @@ var DefaultLimits = Limits{
 	LoginPerAccount:      Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
 	LoginPerAccountAnyIP: Limit{Rate: 100, Burst: 100, Period: 15 * time.Minute},
 	LoginPerIP:           Limit{Rate: 60, Burst: 30, Period: time.Minute},
+	LoginPerDevice:       Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
 	TwoFactorPerAccount:  Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
 	ResetPerAccount:      Limit{Rate: 3, Burst: 3, Period: time.Hour},
 	ResetPerIP:           Limit{Rate: 20, Burst: 10, Period: time.Hour},
@@ -71,6 +76,8 @@ type Config struct {
 	// AuditRetention is how long audit entries are kept (RunAuditPruner
 	// deletes older ones); zero keeps them forever.
 	AuditRetention time.Duration
+	// DeviceTTL is how long a device token is valid (zero: DefaultDeviceTTL).
+	DeviceTTL time.Duration
 }
 
 // DefaultAuditRetention is how long audit entries are kept by default.
@@ -93,6 +100,8 @@ type Service struct {
 	hasher   *Hasher
 	box      *secretbox.Box
 	log      *slog.Logger
+	// deviceKey signs device tokens (derived from the encryption key).
+	deviceKey []byte
 	// Notify, when set, is called after a transaction that queued an email
 	// commits (to wake the delivery worker).
 	Notify func()
@@ -108,8 +117,15 @@ func New(cfg Config, store Store, sessions SessionStore, limiter Limiter, clock 
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Limits.LoginPerDevice == (Limit{}) {
+		cfg.Limits.LoginPerDevice = cfg.Limits.LoginPerAccount
+	}
+	if cfg.DeviceTTL <= 0 {
+		cfg.DeviceTTL = DefaultDeviceTTL
+	}
 	return &Service{cfg: cfg, store: store, sessions: sessions, limiter: limiter, clock: clock,
-		hasher: hasher, box: box, log: log, active: map[string]time.Time{}}
+		hasher: hasher, box: box, log: log, active: map[string]time.Time{},
+		deviceKey: box.DeriveKey("portal device token v1")}
 }
 
 // now is the clock's time at the databases' precision.

@@ -5,7 +5,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,7 +17,10 @@ import (
 const KeySize = 32
 
 // Box seals and opens values with one key.
-type Box struct{ aead cipher.AEAD }
+type Box struct {
+	aead cipher.AEAD
+	key  []byte
+}
 
 // New returns a Box for a 32-byte key.
 func New(key []byte) (*Box, error) {
@@ -30,7 +35,18 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, key: append([]byte(nil), key...)}, nil
+}
+
+// DeriveKey returns a 32-byte key for one purpose, derived from the box's
+// key with HKDF-SHA256 (RFC 5869), so that one configured secret yields
+// independent keys (a MAC key never doubles as the sealing key).
+func (b *Box) DeriveKey(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, b.key, nil, purpose, KeySize)
+	if err != nil {
+		panic(err) // only for lengths HKDF cannot produce
+	}
+	return k
 }
 
 // ParseKey decodes a base64 (standard or URL, padded or not) 32-byte key.

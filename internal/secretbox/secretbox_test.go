@@ -46,3 +46,25 @@ func TestParseKey(t *testing.T) {
 		t.Fatalf("ParseKey = %v, %v", k, err)
 	}
 }
+
+// Derived keys are stable per key and purpose, differ across purposes and
+// keys, and are not the key itself.
+func TestDeriveKey(t *testing.T) {
+	key := NewKey()
+	a, _ := New(key)
+	b, _ := New(key)
+	other, _ := New(NewKey())
+	k := a.DeriveKey("device token")
+	switch {
+	case len(k) != KeySize:
+		t.Fatalf("length %d", len(k))
+	case !bytes.Equal(k, b.DeriveKey("device token")):
+		t.Fatal("not stable for one key and purpose")
+	case bytes.Equal(k, a.DeriveKey("something else")):
+		t.Fatal("two purposes share a key")
+	case bytes.Equal(k, other.DeriveKey("device token")):
+		t.Fatal("two keys derive the same key")
+	case bytes.Equal(k, key):
+		t.Fatal("the derived key is the key")
+	}
+}
