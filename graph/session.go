@@ -50,7 +50,7 @@ func authenticate(svc *portal.Service, o Options, next http.Handler) http.Handle
 			ctx = portal.WithClientIP(ctx, ip)
 		}
 		jar := &cookieJar{w: w, secure: o.SecureCookies, maxAge: o.CookieMaxAge}
-		ctx = context.WithValue(ctx, cookieKey{}, jar)
+		ctx = context.WithValue(withDevice(ctx, r), cookieKey{}, jar)
 		if token, fromCookie := tokenFrom(r); token != "" {
 			v, err := svc.Authenticate(ctx, token)
 			switch {
@@ -115,6 +115,7 @@ func setSessionCookie(ctx context.Context, res *portal.LoginResult, err error) (
 	}
 	if j, ok := ctx.Value(cookieKey{}).(*cookieJar); ok {
 		j.set(res.Token, int(j.maxAge/time.Second))
+		j.setDevice(res)
 	}
 	return res, nil
 }
