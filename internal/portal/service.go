@@ -37,10 +37,10 @@ type Limits struct {
 	// LoginPerDevice is the budget of a client holding a valid device
 	// token for the account, instead of the two account budgets above
 	// (see device.go). Zero means LoginPerAccount.
-	LoginPerDevice Limit
-	TwoFactorPerAccount                               Limit
-	ResetPerAccount, ResetPerIP                       Limit
-	TokenPerIP                                        Limit // acceptInvitation and resetPassword
+	LoginPerDevice              Limit
+	TwoFactorPerAccount         Limit
+	ResetPerAccount, ResetPerIP Limit
+	TokenPerIP                  Limit // acceptInvitation and resetPassword
 }
 
 // DefaultLimits are generous for people and tight for scripts.
