@@ -276,7 +276,7 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 	}
 	_ = redis.Process.Kill()
 	_ = redis.Wait()
-	if got := code(); got != "INTERNAL: the service is temporarily unavailable; try again" {
+	if got := code(); got != "SERVICE_UNAVAILABLE: the service is temporarily unavailable; try again" {
 		t.Fatalf("with Redis down: %s", got)
 	}
 	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {
@@ -368,7 +368,7 @@ func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Fatalf("with the database up: %s", got)
 	}
 	p.stop()
-	if got := code(); got != "INTERNAL: the service is temporarily unavailable; try again" {
+	if got := code(); got != "SERVICE_UNAVAILABLE: the service is temporarily unavailable; try again" {
 		t.Fatalf("with the database down: %s\n%s", got, logs.String())
 	}
 	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {

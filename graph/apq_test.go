@@ -14,7 +14,7 @@ import (
 )
 
 // Automatic persisted queries: an unknown hash asks for the query (the
-// message Apollo clients look for), a hash sent once with its query then
+// message and extensions.code Apollo clients look for), a hash sent once with its query then
 // works alone, and a hash that doesn't match its query is refused.
 func TestAutomaticPersistedQueries(t *testing.T) {
 	e := graphtest.New(t, graphtest.SQLiteMemory)
@@ -31,7 +31,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	}
 	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
 	r := send(map[string]any{"extensions": ext})
-	if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Code() != "BAD_USER_INPUT" {
+	if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Code() != "PERSISTED_QUERY_NOT_FOUND" {
 		t.Fatalf("unknown hash: %+v", r.Errors)
 	}
 	var out struct{ Me struct{ ID string } }
