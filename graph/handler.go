@@ -78,7 +78,8 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
 		return pageCost(child, first)
 	}
-	srv := handler.New(NewExecutableSchema(cfg))
+	es := NewExecutableSchema(cfg)
+	srv := handler.New(es)
 	// JSON POST, and GET for queries only. No multipart or form
 	// transports: they would allow CSRF.
 	srv.AddTransport(httpTransport{deps: o.Dependencies})
@@ -92,7 +93,7 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	// parsing it; it only reads here, and persistedQueries stores.
 	srv.Use(extension.AutomaticPersistedQuery{Cache: readOnlyCache{apq}})
 	// Before the parser and validator of gqlgen see the document.
-	srv.Use(documentLimits{cache: queries, introspection: o.Dev})
+	srv.Use(documentLimits{schema: es.Schema(), cache: queries, introspection: o.Dev})
 	srv.Use(shapeLimit{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	// The session is looked up only for an operation that passed every
@@ -137,13 +138,15 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 
 // rulesWithoutSuggestions are gqlparser's validation rules with none that
 // suggests names ("Did you mean ...?"): production tells nothing of the
-// schema. (gqlgen's SetDisableSuggestion swaps two more.)
+// schema. (gqlgen's SetDisableSuggestion swaps the first two as well.)
 func rulesWithoutSuggestions() *rules.Rules {
 	r := rules.NewDefaultRules()
 	for _, rule := range []struct {
 		old string
 		new core.Rule
 	}{
+		{rules.FieldsOnCorrectTypeRule.Name, rules.FieldsOnCorrectTypeRuleWithoutSuggestions},
+		{rules.ScalarLeafsRule.Name, rules.ScalarLeafsRuleWithoutSuggestions},
 		{rules.KnownArgumentNamesRule.Name, rules.KnownArgumentNamesRuleWithoutSuggestions},
 		{rules.KnownTypeNamesRule.Name, rules.KnownTypeNamesRuleWithoutSuggestions},
 		{rules.ValuesOfCorrectTypeRule.Name, rules.ValuesOfCorrectTypeRuleWithoutSuggestions},

@@ -33,10 +33,13 @@ const (
 	// selections, directives and argument values of every operation and
 	// every fragment definition, with each fragment spread expanded where
 	// it is spread (so a fragment spread twice counts twice).
-	MaxExpandedNodes = 3_000
+	MaxExpandedNodes = 1_200
 	// MaxSamePathPairs bounds the pairs of fields with the same response
 	// path, which the overlapping-fields rule compares one by one.
 	MaxSamePathPairs = 2_000
+	// MaxValueChildren bounds the fields of one input object or the
+	// elements of one list written in the document.
+	MaxValueChildren = 100
 	// MaxVariableValues bounds the JSON values in a request's variables.
 	MaxVariableValues = 1_000
 	// MaxVariableNesting bounds how deep those values nest.
@@ -51,7 +54,8 @@ const (
 // excess. Nothing it refuses reaches the validator, the complexity walk,
 // a session lookup or a resolver.
 type documentLimits struct {
-	cache graphql.Cache[*ast.QueryDocument]
+	schema *ast.Schema
+	cache  graphql.Cache[*ast.QueryDocument]
 	// introspection allowed (development).
 	introspection bool
 }
@@ -80,7 +84,7 @@ func (d documentLimits) MutateOperationParameters(ctx context.Context, p *graphq
 		errcode.Set(gqlErr, errcode.ParseFailed)
 		return gqlErr
 	}
-	return checkDocument(doc, d.introspection)
+	return checkDocument(d.schema, doc, d.introspection)
 }
 
 // refusal is a document-shape error: a request error, like validation.
@@ -94,7 +98,11 @@ func refusal(format string, args ...any) *gqlerror.Error {
 // then every fragment definition, each spread expanded once per place it
 // is spread, a fragment never inside itself) with a budget of
 // MaxExpandedNodes, so that its own cost is bounded whatever doc holds.
-func checkDocument(doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
+//
+// It also stops at the (MaxErrors+1)th field that its type does not have:
+// the validator would report each one, at a cost of microseconds per field
+// (more with suggestions), while the answer shows only MaxErrors errors.
+func checkDocument(schema *ast.Schema, doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 	if n := len(doc.Operations); n > MaxOperations {
 		return refusal("the document defines %d operations; at most %d are allowed", n, MaxOperations)
 	}
@@ -102,6 +110,8 @@ func checkDocument(doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 		return refusal("the document defines %d fragments; at most %d are allowed", n, MaxFragments)
 	}
 	w := &docWalk{
+		schema:        schema,
+		unknown:       MaxErrors,
 		fragments:     make(map[string]*ast.FragmentDefinition, len(doc.Fragments)),
 		entered:       make(map[string]bool),
 		budget:        MaxExpandedNodes,
@@ -125,7 +135,14 @@ func checkDocument(doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 			w.directives(v.Directives)
 		}
 		w.directives(op.Directives)
-		w.selections(op.SelectionSet, 0, 0)
+		root := schema.Query
+		switch op.Operation {
+		case ast.Mutation:
+			root = schema.Mutation
+		case ast.Subscription:
+			root = schema.Subscription
+		}
+		w.selections(root, op.SelectionSet, 0, 0)
 		if w.err != nil {
 			return w.err
 		}
@@ -134,7 +151,7 @@ func checkDocument(doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 		w.root()
 		w.entered[f.Name] = true
 		w.directives(f.Directives)
-		w.selections(f.SelectionSet, 0, 0)
+		w.selections(schema.Types[f.TypeCondition], f.SelectionSet, 0, 0)
 		delete(w.entered, f.Name)
 		if w.err != nil {
 			return w.err
@@ -146,6 +163,7 @@ func checkDocument(doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 // docWalk is the state of checkDocument. After the first excess, err is
 // set and every method returns at once.
 type docWalk struct {
+	schema    *ast.Schema
 	fragments map[string]*ast.FragmentDefinition
 	// entered holds the fragments being expanded (a cycle is the
 	// validator's to report; the walk just does not follow it).
@@ -153,6 +171,8 @@ type docWalk struct {
 	// budget and pairs are what is left of MaxExpandedNodes and
 	// MaxSamePathPairs.
 	budget, pairs int
+	// unknown is how many more fields unknown to their type may follow.
+	unknown int
 	// paths numbers response paths (parent path, response key) and
 	// counts the fields at each, per root.
 	paths         map[pathKey]*pathCount
@@ -182,7 +202,9 @@ func (w *docWalk) spend(n int) bool {
 	return true
 }
 
-func (w *docWalk) selections(set ast.SelectionSet, path, nesting int) {
+// selections walks set, whose fields are fields of parent (nil when that
+// is unknown: the validator reports it).
+func (w *docWalk) selections(parent *ast.Definition, set ast.SelectionSet, path, nesting int) {
 	if nesting >= MaxNesting && len(set) > 0 {
 		if w.err == nil {
 			w.err = refusal("selections are nested more than %d levels deep (fields, fragments and inline fragments)", MaxNesting)
@@ -220,10 +242,23 @@ func (w *docWalk) selections(set ast.SelectionSet, path, nesting int) {
 				w.err = refusal("the document repeats the same response fields too often: at most %d pairs of fields with the same name or alias are allowed", MaxSamePathPairs)
 				return
 			}
-			w.selections(s.SelectionSet, pc.id, nesting+1)
+			var next *ast.Definition
+			if parent != nil && s.Name != "__typename" {
+				if def := parent.Fields.ForName(s.Name); def != nil {
+					next = w.schema.Types[def.Type.Name()]
+				} else if w.unknown--; w.unknown < 0 {
+					w.err = refusal("the document asks for more than %d fields that do not exist", MaxErrors)
+					return
+				}
+			}
+			w.selections(next, s.SelectionSet, pc.id, nesting+1)
 		case *ast.InlineFragment:
 			w.directives(s.Directives)
-			w.selections(s.SelectionSet, path, nesting+1)
+			next := parent
+			if s.TypeCondition != "" {
+				next = w.schema.Types[s.TypeCondition]
+			}
+			w.selections(next, s.SelectionSet, path, nesting+1)
 		case *ast.FragmentSpread:
 			w.directives(s.Directives)
 			f := w.fragments[s.Name]
@@ -232,7 +267,7 @@ func (w *docWalk) selections(set ast.SelectionSet, path, nesting int) {
 			}
 			w.entered[s.Name] = true
 			w.directives(f.Directives)
-			w.selections(f.SelectionSet, path, nesting+1)
+			w.selections(w.schema.Types[f.TypeCondition], f.SelectionSet, path, nesting+1)
 			delete(w.entered, s.Name)
 		}
 		if w.err != nil {
@@ -264,6 +299,10 @@ func (w *docWalk) value(v *ast.Value, nesting int) {
 	}
 	if nesting >= MaxNesting {
 		w.err = refusal("an argument value is nested more than %d levels deep", MaxNesting)
+		return
+	}
+	if len(v.Children) > MaxValueChildren {
+		w.err = refusal("an argument value has %d fields or elements; at most %d are allowed", len(v.Children), MaxValueChildren)
 		return
 	}
 	for _, c := range v.Children {
@@ -308,6 +347,10 @@ func checkVariables(vars map[string]any) *gqlerror.Error {
 	return nil
 }
 
+// saturated caps shape counts, which can grow exponentially in the
+// document's size when fragments are spread many times.
+const saturated = 1 << 30
+
 // shapeCounts are the shape measures of a selection set with its
 // fragments expanded, computed once per fragment.
 type shapeCounts struct{ fields, depth int }
@@ -328,7 +371,7 @@ func shapeOf(set ast.SelectionSet, memo map[string]*shapeCounts) shapeCounts {
 			c.depth = max(c.depth, 1+shapeOf(s.SelectionSet, memo).depth)
 		case *ast.InlineFragment:
 			in := shapeOf(s.SelectionSet, memo)
-			c.fields += in.fields
+			c.fields = min(saturated, c.fields+in.fields)
 			c.depth = max(c.depth, in.depth)
 		case *ast.FragmentSpread:
 			if s.Definition == nil {
@@ -342,7 +385,7 @@ func shapeOf(set ast.SelectionSet, memo map[string]*shapeCounts) shapeCounts {
 				memo[s.Name] = in
 			}
 			if in != nil {
-				c.fields += in.fields
+				c.fields = min(saturated, c.fields+in.fields)
 				c.depth = max(c.depth, in.depth)
 			}
 		}
