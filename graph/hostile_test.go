@@ -100,6 +100,9 @@ func hostileRequests() map[string][]byte {
 		"large argument object":             q(`{ users(filter: {`+strings.Repeat(`search: "x", `, 1500)+`}) { totalCount } }`, nil),
 		"wide variables":                    q(`query($f: UserFilter) { users(filter: $f) { totalCount } }`, map[string]any{"f": wideVars}),
 		"deep variables":                    q(`query($f: UserFilter) { users(filter: $f) { totalCount } }`, map[string]any{"f": deepVars}),
+		"deeper than the parser allows":     q("{"+strings.Repeat("...{", 1200)+"me { id }"+strings.Repeat("}", 1200)+"}", nil),
+		"unknown fragments":                 q("{"+repeat(1100, " ...F%[1]d")+" }", nil),
+		"unknown arguments":                 q("{ users("+repeat(1100, " a%[1]d: 1")+") { totalCount } }", nil),
 		"cyclic fragments":                  q("{ ...A } fragment A on Query { ...B ...B me { id } } fragment B on Query { ...A ...A me { id } }", nil),
 	}
 }

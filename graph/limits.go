@@ -35,7 +35,8 @@ const (
 	// it is spread (so a fragment spread twice counts twice).
 	MaxExpandedNodes = 1_200
 	// MaxSamePathPairs bounds the pairs of fields with the same response
-	// path, which the overlapping-fields rule compares one by one.
+	// path, and of fragment spreads in one selection set, which the
+	// overlapping-fields rule compares one by one.
 	MaxSamePathPairs = 2_000
 	// MaxValueChildren bounds the fields of one input object or the
 	// elements of one list written in the document.
@@ -99,9 +100,8 @@ func refusal(format string, args ...any) *gqlerror.Error {
 // is spread, a fragment never inside itself) with a budget of
 // MaxExpandedNodes, so that its own cost is bounded whatever doc holds.
 //
-// It also stops at the (MaxErrors+1)th field that its type does not have:
-// the validator would report each one, at a cost of microseconds per field
-// (more with suggestions), while the answer shows only MaxErrors errors.
+// It also stops at the (MaxErrors+1)th field, argument or fragment that
+// does not exist (see missing).
 func checkDocument(schema *ast.Schema, doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 	if n := len(doc.Operations); n > MaxOperations {
 		return refusal("the document defines %d operations; at most %d are allowed", n, MaxOperations)
@@ -221,35 +221,29 @@ func (w *docWalk) selections(parent *ast.Definition, set ast.SelectionSet, path,
 				w.err = refusal("introspection is disabled")
 				return
 			}
-			for _, a := range s.Arguments {
-				w.value(a.Value, 0)
+			var def *ast.FieldDefinition
+			if parent != nil {
+				def = parent.Fields.ForName(s.Name)
 			}
+			var defs ast.ArgumentDefinitionList
+			if def != nil {
+				defs = def.Arguments
+			}
+			w.arguments(def != nil, defs, s.Arguments)
 			w.directives(s.Directives)
 			key := s.Alias
 			if key == "" {
 				key = s.Name
 			}
-			pc := w.paths[pathKey{path, key}]
-			if pc == nil {
-				pc = &pathCount{id: len(w.paths) + 1}
-				w.paths[pathKey{path, key}] = pc
-			}
-			// The overlap rule compares this field with each earlier one
-			// at the same response path.
-			w.pairs -= pc.fields
-			pc.fields++
-			if w.pairs < 0 {
-				w.err = refusal("the document repeats the same response fields too often: at most %d pairs of fields with the same name or alias are allowed", MaxSamePathPairs)
+			if !w.pair(path, key) {
 				return
 			}
+			pc := w.paths[pathKey{path, key}]
 			var next *ast.Definition
-			if parent != nil && s.Name != "__typename" {
-				if def := parent.Fields.ForName(s.Name); def != nil {
-					next = w.schema.Types[def.Type.Name()]
-				} else if w.unknown--; w.unknown < 0 {
-					w.err = refusal("the document asks for more than %d fields that do not exist", MaxErrors)
-					return
-				}
+			if def != nil {
+				next = w.schema.Types[def.Type.Name()]
+			} else if parent != nil && s.Name != "__typename" && !w.missing() {
+				return
 			}
 			w.selections(next, s.SelectionSet, pc.id, nesting+1)
 		case *ast.InlineFragment:
@@ -261,9 +255,20 @@ func (w *docWalk) selections(parent *ast.Definition, set ast.SelectionSet, path,
 			w.selections(next, s.SelectionSet, path, nesting+1)
 		case *ast.FragmentSpread:
 			w.directives(s.Directives)
+			// The overlap rule also compares every two fragments spread
+			// into one selection set.
+			if !w.pair(path, "...") {
+				return
+			}
 			f := w.fragments[s.Name]
-			if f == nil || w.entered[s.Name] {
-				continue // unknown or a cycle: the validator reports it
+			if f == nil {
+				if !w.missing() {
+					return
+				}
+				continue
+			}
+			if w.entered[s.Name] {
+				continue // a cycle: the validator reports it
 			}
 			w.entered[s.Name] = true
 			w.directives(f.Directives)
@@ -274,6 +279,24 @@ func (w *docWalk) selections(parent *ast.Definition, set ast.SelectionSet, path,
 			return
 		}
 	}
+}
+
+// pair counts one more selection at response key under path: the overlap
+// rule compares it with each earlier one there (a fragment spread, key
+// "...", with each earlier spread).
+func (w *docWalk) pair(path int, key string) bool {
+	pc := w.paths[pathKey{path, key}]
+	if pc == nil {
+		pc = &pathCount{id: len(w.paths) + 1}
+		w.paths[pathKey{path, key}] = pc
+	}
+	w.pairs -= pc.fields
+	pc.fields++
+	if w.pairs < 0 {
+		w.err = refusal("the document repeats the same response fields or fragment spreads too often: at most %d pairs of them are allowed", MaxSamePathPairs)
+		return false
+	}
+	return true
 }
 
 func (w *docWalk) directives(list ast.DirectiveList) {
@@ -287,10 +310,45 @@ func (w *docWalk) directives(list ast.DirectiveList) {
 		if !w.spend(1) {
 			return
 		}
-		for _, a := range d.Arguments {
-			w.value(a.Value, 0)
+		def := w.schema.Directives[d.Name]
+		w.arguments(def != nil, argumentsOf(def), d.Arguments)
+	}
+}
+
+func argumentsOf(d *ast.DirectiveDefinition) ast.ArgumentDefinitionList {
+	if d == nil {
+		return nil
+	}
+	return d.Arguments
+}
+
+// arguments walks the arguments given to a field or directive; when it is
+// known, defs are its arguments, and each one it does not have counts as
+// a name that does not exist.
+func (w *docWalk) arguments(known bool, defs ast.ArgumentDefinitionList, args ast.ArgumentList) {
+	for _, a := range args {
+		if known && defs.ForName(a.Name) == nil && !w.missing() {
+			return
+		}
+		w.value(a.Value, 0)
+		if w.err != nil {
+			return
 		}
 	}
+}
+
+// missing counts one name that does not exist (a field, argument or
+// fragment): the validator reports each, at a cost of microseconds (more
+// with suggestions), while an answer shows MaxErrors errors.
+func (w *docWalk) missing() bool {
+	if w.err != nil {
+		return false
+	}
+	if w.unknown--; w.unknown < 0 {
+		w.err = refusal("the document names more than %d fields, arguments or fragments that do not exist", MaxErrors)
+		return false
+	}
+	return true
 }
 
 func (w *docWalk) value(v *ast.Value, nesting int) {
