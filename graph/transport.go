@@ -77,15 +77,19 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 
 // write sends resp. A request that never executed (it failed to parse or
 // validate, or was refused by a limit) is 400 for clients that accept
-// application/graphql-response+json and 200 for the others; an answer with
-// SERVICE_UNAVAILABLE is 503 for everyone.
+// application/graphql-response+json and 200 for the others (an unknown
+// persisted query aside); an answer with SERVICE_UNAVAILABLE is 503 for
+// everyone.
 func (t httpTransport) write(w http.ResponseWriter, media string, resp *graphql.Response, executed bool) {
 	if resp == nil {
 		resp = &graphql.Response{}
 	}
 	resp.Errors = capErrors(resp.Errors)
 	status := http.StatusOK
-	if !executed && media == mediaGraphQLResponse {
+	// An unknown persisted query is 200 for everyone, as Apollo Server
+	// answers it: Apollo clients before 3.7.16 stop using persisted
+	// queries for good after a 400.
+	if !executed && media == mediaGraphQLResponse && !hasCode(resp.Errors, codePersistedQueryNotFound) {
 		status = http.StatusBadRequest
 	}
 	if hasCode(resp.Errors, codeUnavailable) {
