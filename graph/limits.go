@@ -100,8 +100,8 @@ func refusal(format string, args ...any) *gqlerror.Error {
 // is spread, a fragment never inside itself) with a budget of
 // MaxExpandedNodes, so that its own cost is bounded whatever doc holds.
 //
-// It also stops at the (MaxErrors+1)th field, argument or fragment that
-// does not exist (see missing).
+// It also stops at the (MaxErrors+1)th field, argument, directive or
+// fragment that does not exist (see missing).
 func checkDocument(schema *ast.Schema, doc *ast.QueryDocument, introspection bool) *gqlerror.Error {
 	if n := len(doc.Operations); n > MaxOperations {
 		return refusal("the document defines %d operations; at most %d are allowed", n, MaxOperations)
@@ -311,6 +311,9 @@ func (w *docWalk) directives(list ast.DirectiveList) {
 			return
 		}
 		def := w.schema.Directives[d.Name]
+		if def == nil && !w.missing() {
+			return
+		}
 		w.arguments(def != nil, argumentsOf(def), d.Arguments)
 	}
 }
@@ -337,15 +340,15 @@ func (w *docWalk) arguments(known bool, defs ast.ArgumentDefinitionList, args as
 	}
 }
 
-// missing counts one name that does not exist (a field, argument or
-// fragment): the validator reports each, at a cost of microseconds (more
+// missing counts one name that does not exist (a field, argument,
+// directive or fragment): the validator reports each, at a cost of microseconds (more
 // with suggestions), while an answer shows MaxErrors errors.
 func (w *docWalk) missing() bool {
 	if w.err != nil {
 		return false
 	}
 	if w.unknown--; w.unknown < 0 {
-		w.err = refusal("the document names more than %d fields, arguments or fragments that do not exist", MaxErrors)
+		w.err = refusal("the document names more than %d fields, arguments, directives or fragments that do not exist", MaxErrors)
 		return false
 	}
 	return true

@@ -72,6 +72,7 @@ func TestCheckDocument(t *testing.T) {
 		{"unknown fragments", "{" + repeat(MaxErrors+1, " ...F%d # %d\n") + "}", false, "that do not exist"},
 		{"unknown arguments", "{ users(" + repeat(MaxErrors+1, " a%d: %d") + ") { totalCount } }", false, "do not exist"},
 		{"unknown directive arguments", "{ me @skip(if: true" + repeat(MaxErrors+1, " a%d: %d") + ") { id } }", false, "do not exist"},
+		{"unknown directives in many places", "{" + repeat(MaxErrors+1, " f%d: me @a { id } # %d\n") + "}", false, "do not exist"},
 		{"a few unknown arguments", "{ users(" + repeat(MaxErrors, " a%d: %d") + ") { totalCount } }", false, ""},
 		{"many spreads of one fragment", "{" + strings.Repeat(" ...F", 100) + "} fragment F on Query { me { id } }", false, "too often"},
 		{"a few repeats", "{ me { id id id } a: me { id } a: me { name } }", true, ""},
