@@ -32,7 +32,7 @@ func (p persistedQueries) InterceptOperation(ctx context.Context, next graphql.O
 	if st == nil || !st.SentQuery || len(oc.RawQuery) > MaxPersistedQueryBytes {
 		return next(ctx)
 	}
-	if v := portal.ViewerFrom(ctx); v == nil || v.Session.Stage != portal.StageFull {
+	if !portal.ViewerFrom(ctx).SignedIn() {
 		return next(ctx)
 	}
 	p.cache.Add(ctx, st.Hash, oc.RawQuery)
