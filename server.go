@@ -191,7 +191,9 @@ func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handl
 		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Log: a.log})
 	mux.Handle("/graphql", gql)
 	if !a.cfg.Production() {
-		mux.Handle("GET /graphiql", graph.Playground("/graphql"))
+		graphiql := graph.Playground("/graphql")
+		mux.Handle("GET /graphiql", graphiql)
+		mux.Handle("GET /graphiql/assets/", graphiql)
 		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

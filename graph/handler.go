@@ -17,7 +17,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -31,6 +30,8 @@ type Options struct {
 	Dev bool
 	// SecureCookies marks the session cookie Secure (production).
 	SecureCookies bool
+	// CookieSameSite is the session cookie's SameSite mode; zero means Lax.
+	CookieSameSite http.SameSite
 	// CookieMaxAge is the session cookie's lifetime (the session's maximum age).
 	CookieMaxAge time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
@@ -135,11 +136,6 @@ func refuse(w http.ResponseWriter, status int, message string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{
 		{"message": message, "extensions": map[string]any{"code": "BAD_USER_INPUT"}}}})
-}
-
-// Playground returns the GraphiQL page for endpoint.
-func Playground(endpoint string) http.Handler {
-	return playground.Handler("Client Portal", endpoint)
 }
 
 // shapeLimit refuses operations nested deeper than MaxDepth (introspection
