@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,9 +31,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/cors"
 
 	"github.com/clientportal/portal/graph"
 	"github.com/clientportal/portal/internal/config"
+	"github.com/clientportal/portal/internal/console"
 	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
 	"github.com/clientportal/portal/internal/secretbox"
@@ -187,14 +190,20 @@ func (a *app) ready(ctx context.Context) error {
 func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	proxies, _ := a.cfg.Proxies() // checked by config.Load
-	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.Production(),
-		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Log: a.log})
-	mux.Handle("/graphql", gql)
+	origins, _ := a.cfg.Origins() // checked by config.Load
+	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.SecureCookies(),
+		CookieSameSite: a.cfg.SameSite(), CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Log: a.log})
+	mux.Handle("/graphql", allowOrigins(origins, gql))
+	// The web console, in production too.
+	web := console.Handler(console.Options{IdleTimeout: a.cfg.IdleTimeout, RoleChangeImmediate: a.cfg.RoleChange == "immediate"})
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /accept-invitation", web)
+	mux.Handle("GET /reset-password", web)
+	mux.Handle("GET /assets/", web)
 	if !a.cfg.Production() {
 		graphiql := graph.Playground("/graphql")
 		mux.Handle("GET /graphiql", graphiql)
 		mux.Handle("GET /graphiql/assets/", graphiql)
-		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -214,7 +223,35 @@ func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handl
 	if a.cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler(reg))
 	}
-	return instrument(reg, mux)
+	return instrument(reg, secure(mux))
+}
+
+// allowOrigins lets browser pages on origins (and only those) call next
+// with credentials. Preflights from any other origin get no grant, and with
+// no origins listed only same-origin pages can read the answers.
+func allowOrigins(origins []string, next http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	return cors.New(cors.Options{
+		// Never cors' default of every origin: an empty list allows none.
+		AllowOriginFunc:  func(origin string) bool { return allowed[strings.ToLower(origin)] },
+		AllowCredentials: true,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Content-Type", "Authorization", "Accept"},
+		MaxAge:           600,
+	}).Handler(next)
+}
+
+// secure gives every answer the browser-facing security headers; the
+// console and GraphiQL pages replace the Content-Security-Policy with their
+// own (just as strict: no inline script, nothing from another origin).
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		console.SecurityHeaders(w.Header(), "default-src 'none'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
@@ -232,7 +269,7 @@ func instrument(reg *prometheus.Registry, next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		route := r.URL.Path
 		switch route {
-		case "/graphql", "/graphiql", "/healthz", "/readyz", "/metrics", "/":
+		case "/graphql", "/graphiql", "/healthz", "/readyz", "/metrics", "/", "/accept-invitation", "/reset-password":
 		default:
 			route = "other"
 		}
