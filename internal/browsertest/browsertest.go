@@ -193,6 +193,10 @@ func (p *Page) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.T.Helper()
 	ctx, cancel := context.WithTimeout(p.Ctx, Wait)
 	defer cancel()
+	if os.Getenv("BT_TRACE") != "" {
+		start := time.Now()
+		defer func() { p.T.Logf("%v %s", time.Since(start), what) }()
+	}
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		p.T.Fatalf("%s: %v\n%s", what, err, p.visibleText())
 	}
@@ -203,6 +207,10 @@ func get[T any](p *Page, what string, a chromedp.Action[T]) T {
 	p.T.Helper()
 	ctx, cancel := context.WithTimeout(p.Ctx, Wait)
 	defer cancel()
+	if os.Getenv("BT_TRACE") != "" {
+		start := time.Now()
+		defer func() { p.T.Logf("%v %s", time.Since(start), what) }()
+	}
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
 		p.T.Fatalf("%s: %v\n%s", what, err, p.visibleText())
@@ -310,6 +318,15 @@ func (p *Page) Texts(xpath string) []string {
 	js := fmt.Sprintf(`(() => { const r = document.evaluate(%s, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
 		const out = []; for (let i = 0; i < r.snapshotLength; i++) { const e = r.snapshotItem(i); if (e.checkVisibility()) out.push(e.innerText.trim()); } return out; })()`, jsString(xpath))
 	return get(p, "texts "+xpath, chromedp.Evaluate[[]string](js))
+}
+
+// Options returns the texts of the options of the select labelled label.
+func (p *Page) Options(label string) []string {
+	p.T.Helper()
+	x := Field(label)
+	p.run("wait for "+label, chromedp.WaitVisible(x))
+	js := fmt.Sprintf(`[...document.evaluate(%s, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue.options].map((o) => o.text.trim())`, jsString(x))
+	return get(p, "options of "+label, chromedp.Evaluate[[]string](js))
 }
 
 // TextOf returns the visible text of the first element at xpath.

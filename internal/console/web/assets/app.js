@@ -262,10 +262,16 @@ function Menu({ label, text, items, className = '' }) {
     document.addEventListener('mousedown', outside);
     return () => document.removeEventListener('mousedown', outside);
   }, [open]);
+  // Keys work from the button and from the items alike.
   function onKeyDown(e) {
-    const all = [...list.current.querySelectorAll('[role=menuitem]')];
+    if (!open) {
+      if (e.key === 'ArrowDown' && e.target === btn.current) { e.preventDefault(); setOpen(true); }
+      return;
+    }
+    const all = list.current ? [...list.current.querySelectorAll('[role=menuitem]')] : [];
     const i = all.indexOf(document.activeElement);
-    if (e.key === 'Escape') { e.preventDefault(); setOpen(false); btn.current.focus(); }
+    if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); setOpen(false); btn.current.focus(); }
+    else if (!all.length) return;
     else if (e.key === 'ArrowDown') { e.preventDefault(); all[(i + 1) % all.length].focus(); }
     else if (e.key === 'ArrowUp') { e.preventDefault(); all[(i - 1 + all.length) % all.length].focus(); }
     else if (e.key === 'Home') { e.preventDefault(); all[0].focus(); }
@@ -277,10 +283,10 @@ function Menu({ label, text, items, className = '' }) {
     btn.current.focus(); // a dialog opened by the item gives focus back here
     item.action();
   }
-  return html`<div class=${`menu ${className}`}>
+  return html`<div class=${`menu ${className}`} onKeyDown=${onKeyDown}>
     <button type="button" ref=${btn} aria-haspopup="menu" aria-expanded=${open ? 'true' : 'false'} aria-label=${label}
-      onClick=${() => setOpen(!open)} onKeyDown=${(e) => { if (e.key === 'ArrowDown' && !open) { e.preventDefault(); setOpen(true); } }}>${text}</button>
-    ${open && html`<ul role="menu" aria-label=${label} ref=${list} onKeyDown=${onKeyDown}>
+      onClick=${() => setOpen(!open)}>${text}</button>
+    ${open && html`<ul role="menu" aria-label=${label} ref=${list}>
       ${items.map((it) => html`<li role="none" key=${it.label}><button type="button" role="menuitem" tabindex="-1" onClick=${() => choose(it)}>${it.label}</button></li>`)}
     </ul>`}
   </div>`;
