@@ -1,12 +1,16 @@
 package console_test
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clientportal/portal/graph/graphtest"
 	bt "github.com/clientportal/portal/internal/browsertest"
 	"github.com/clientportal/portal/internal/console"
+	"github.com/clientportal/portal/internal/portal"
 )
 
 // TestInvitationToOverview is the new user's path: open the emailed link,
@@ -50,4 +54,158 @@ func TestInvitationToOverview(t *testing.T) {
 	}
 	p.See(bt.Row("Users", "bob@example.com"))
 	p.See(bt.Row("Users", "ann@example.com"))
+}
+
+// TestIdleTimeoutReturnsToSignIn: the console sends nothing on its own
+// (no polling that would keep the session alive), and when the server has
+// ended the session for idleness the next action lands on the sign-in page
+// with a message.
+func TestIdleTimeoutReturnsToSignIn(t *testing.T) {
+	s := newSite(t, console.Options{})
+	s.CreateOrganization("Acme", "ann@example.com")
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	s.signIn(t, p, "ann@example.com", map[string]string{})
+	p.See(bt.Row("Users", "ann@example.com"))
+	p.SeeText("Signed out after 5 minutes idle")
+
+	before := s.apiCalls()
+	time.Sleep(2500 * time.Millisecond)
+	if n := s.apiCalls() - before; n != 0 {
+		t.Fatalf("an idle console sent %d requests in 2.5 s; want none", n)
+	}
+
+	s.Clock.Advance(5*time.Minute + time.Second)
+	p.Click(bt.Button("Email"))
+	p.See(bt.Heading("Sign in"))
+	p.See(bt.Status("Your session has ended"))
+}
+
+// TestConsoleSignsOutWhenIdle: the console counts the idle time itself and
+// signs out when it is over, without any request but the sign-out.
+func TestConsoleSignsOutWhenIdle(t *testing.T) {
+	s := newSite(t, console.Options{IdleTimeout: 3 * time.Second})
+	s.CreateOrganization("Acme", "ann@example.com")
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	s.signIn(t, p, "ann@example.com", map[string]string{})
+	p.See(bt.Row("Users", "ann@example.com"))
+	before := s.apiCalls()
+	p.SeeText("Signed out after 3 seconds idle")
+	p.See(bt.Status("You were signed out after 3 seconds without activity."))
+	if n := s.apiCalls() - before; n != 1 {
+		t.Fatalf("while idle the console sent %d requests; want 1 (the sign-out)", n)
+	}
+	// Signed out for real: a reload asks to sign in.
+	p.Go(s.URL + "/")
+	p.See(bt.Heading("Sign in"))
+}
+
+// TestPasswordResetPages: "Forgot password?" sends a reset link; the link's
+// page checks the two passwords, sets the new one and leads to sign-in,
+// where the new password works. A bad or missing token says so.
+func TestPasswordResetPages(t *testing.T) {
+	s := newSite(t, console.Options{})
+	admin, _ := s.CreateOrganization("Acme", "ann@example.com")
+	s.NewUser(admin, "bob@example.com", "Bob Builder", "CREATOR")
+
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	p.Click(bt.Button("Forgot password?"))
+	p.See(bt.Heading("Reset your password"))
+	p.Fill("Email", "bob@example.com")
+	p.Click(bt.Button("Send reset link"))
+	p.See(bt.Status("If an account exists for bob@example.com"))
+	token := s.LinkToken("bob@example.com", "reset-password")
+
+	p.Go(s.URL + "/reset-password#token=" + token)
+	p.See(bt.Heading("Choose a new password"))
+	p.SeeText("must be 12 to 128 characters long")
+	const fresh = "a brand new passphrase here"
+	p.Fill("New password", fresh)
+	p.Fill("Confirm password", fresh+"!")
+	p.Click(bt.Button("Set password"))
+	p.SeeText("The two passwords are not the same.")
+	p.Fill("Confirm password", fresh)
+	p.Click(bt.Button("Set password"))
+	p.See(bt.Status("Your password has been changed."))
+	s.signInWith(t, p, "bob@example.com", fresh, map[string]string{"bob@example.com": s.Secret("bob@example.com")})
+
+	// The used link, a made-up one, and none at all.
+	q := bt.New(t)
+	q.Go(s.URL + "/reset-password#token=" + token)
+	q.Fill("New password", fresh+" again")
+	q.Fill("Confirm password", fresh+" again")
+	q.Click(bt.Button("Set password"))
+	q.See(bt.Status("This link is invalid, expired or already used; ask for a new one."))
+	q.Go(s.URL + "/accept-invitation")
+	q.See(bt.Status("This link is incomplete."))
+}
+
+// TestErrorsReadAsSentences: a wrong password, then too many attempts,
+// which says when to try again; and every error code of the contract has
+// a sentence of its own in the console.
+func TestErrorsReadAsSentences(t *testing.T) {
+	s := newSite(t, console.Options{}, func(c *portal.Config) {
+		c.Limits.LoginPerAccount = portal.Limit{Rate: 1, Burst: 1, Period: time.Minute}
+	})
+	_, annID := s.CreateOrganization("Acme", "ann@example.com")
+	s.Seed(s.OrgOf(annID), "bob@example.com", "Bob", "VIEWER") // never signed in: the budget is untouched
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	p.Fill("Email", "bob@example.com")
+	p.Fill("Password", "not the password at all")
+	p.Click(bt.Button("Sign in"))
+	p.See(bt.Status("Wrong email or password."))
+	p.Click(bt.Button("Sign in"))
+	p.See(bt.Status("Too many attempts. Please try again in "))
+	if text := p.TextOf(bt.Status("Too many attempts")); !regexp.MustCompile(`try again in \d+ seconds? \(at \d\d:\d\d`).MatchString(text) {
+		t.Errorf("rate limit message %q does not say when to retry", text)
+	}
+
+	// Every code the contract lists.
+	contract, err := os.ReadFile("../../graph/testdata/contract.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := regexp.MustCompile(`(?m)^#   ([A-Z_]{5,})\s`).FindAllStringSubmatch(string(contract), -1)
+	if len(codes) < 7 {
+		t.Fatalf("found only %d error codes in the contract", len(codes))
+	}
+	internal := bt.Eval[string](p, `import('/assets/api.js').then((m) => m.sentence({ code: 'INTERNAL', message: 'internal error (id 0123abcd)' }))`)
+	if internal != "Something went wrong on the server. Please try again (reference 0123abcd)." {
+		t.Errorf("INTERNAL reads %q", internal)
+	}
+	for _, c := range codes {
+		code := c[1]
+		got := bt.Eval[string](p, `import('/assets/api.js').then((m) => m.sentence({ code: '`+code+`', retryAfterSeconds: 42 }))`)
+		if got == "" || !strings.HasSuffix(got, ".") || strings.Contains(got, code) || got[0] < 'A' || got[0] > 'Z' {
+			t.Errorf("%s reads %q: not a sentence", code, got)
+		}
+		if code != "INTERNAL" && strings.HasPrefix(got, "Something went wrong") {
+			t.Errorf("%s has no sentence of its own: %q", code, got)
+		}
+		if code == "RATE_LIMITED" && !strings.Contains(got, "in 42 seconds") {
+			t.Errorf("RATE_LIMITED reads %q: it does not say when to retry", got)
+		}
+	}
+}
+
+// TestGraphiQLWorksOffline: the playground renders and introspects the
+// schema with every asset from the binary: the browser reaches nothing but
+// this server, and the strict CSP reports no violation.
+func TestGraphiQLWorksOffline(t *testing.T) {
+	s := newSite(t, console.Options{})
+	p := bt.New(t)
+	p.Go(s.URL + "/graphiql")
+	p.See("//*[@aria-label='Query Editor']")
+	p.Click(bt.Button("Show Documentation Explorer"))
+	// The schema came through introspection of /graphql.
+	p.See("//section[@aria-label='Documentation Explorer']//a[normalize-space(.)='Query']")
+	for _, r := range p.Requests() {
+		_, url, _ := strings.Cut(r, " ")
+		if !strings.HasPrefix(url, s.URL+"/") && !strings.HasPrefix(url, "data:") {
+			t.Errorf("GraphiQL requested %s: not from this server", url)
+		}
+	}
 }

@@ -33,9 +33,9 @@ type site struct {
 	ops []string // GraphQL requests seen, by operation name
 }
 
-func newSite(t *testing.T, o console.Options) *site {
+func newSite(t *testing.T, o console.Options, opts ...graphtest.Option) *site {
 	t.Helper()
-	s := &site{Env: graphtest.New(t, graphtest.SQLiteMemory)}
+	s := &site{Env: graphtest.New(t, graphtest.SQLiteMemory, opts...)}
 	api := s.Env.Server.Config.Handler
 	web := console.Handler(o)
 	mux := http.NewServeMux()
@@ -82,9 +82,15 @@ func (s *site) code(t *testing.T, secret string) string {
 // secret is then remembered in secrets). It waits for the overview.
 func (s *site) signIn(t *testing.T, p *bt.Page, email string, secrets map[string]string) {
 	t.Helper()
+	s.signInWith(t, p, email, graphtest.Password, secrets)
+}
+
+// signInWith is signIn with another password.
+func (s *site) signInWith(t *testing.T, p *bt.Page, email, password string, secrets map[string]string) {
+	t.Helper()
 	p.See(bt.Heading("Sign in"))
 	p.Fill("Email", email)
-	p.Fill("Password", graphtest.Password)
+	p.Fill("Password", password)
 	p.Click(bt.Button("Sign in"))
 	p.See("//h1[normalize-space(.)='Two-factor authentication' or normalize-space(.)='Set up two-factor authentication']")
 	if p.Count(bt.Heading("Set up two-factor authentication")) == 1 {
