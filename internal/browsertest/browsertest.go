@@ -66,6 +66,11 @@ func start() {
 		return
 	}
 	shared.dir = dir
+	// The profile allows third-party cookies, as browsers did by default
+	// (private contexts, which New uses, still block them).
+	if err := os.MkdirAll(dir+"/Default", 0o700); err == nil {
+		_ = os.WriteFile(dir+"/Default/Preferences", []byte(`{"profile":{"cookie_controls_mode":0,"block_third_party_cookies":false}}`), 0o600)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
@@ -117,6 +122,19 @@ type Page struct {
 // console errors and Content-Security-Policy violations fail the test.
 func New(t testing.TB) *Page {
 	t.Helper()
+	return open(t, true)
+}
+
+// NewInProfile is New in the browser's own profile, not a private
+// context: its cookies are shared with the other tabs of the profile, and
+// third-party cookies are allowed there, as in a default browser window.
+func NewInProfile(t testing.TB) *Page {
+	t.Helper()
+	return open(t, false)
+}
+
+func open(t testing.TB, private bool) *Page {
+	t.Helper()
 	shared.once.Do(start)
 	if shared.err == errNoChromium {
 		if os.Getenv("CI") != "" {
@@ -127,7 +145,11 @@ func New(t testing.TB) *Page {
 	if shared.err != nil {
 		t.Fatalf("starting chromium: %v", shared.err)
 	}
-	ctx, cancel := chromedp.NewContext(shared.browser, chromedp.WithNewBrowserContext())
+	var opts []chromedp.ContextOption
+	if private {
+		opts = append(opts, chromedp.WithNewBrowserContext())
+	}
+	ctx, cancel := chromedp.NewContext(shared.browser, opts...)
 	p := &Page{T: t, Ctx: ctx}
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
