@@ -326,7 +326,9 @@ func TestCrossSiteFrontend(t *testing.T) {
 	// A code is accepted once: the next step's code (within the allowed skew).
 	code, _ := portal.TOTPCode(secret, time.Now().Add(30*time.Second))
 	verified := bearer(`mutation($c: String!) { verifyTwoFactor(input: {code: $c}) { step token } }`, map[string]any{"c": code}, lp.Data.Login.Token)
-	var vp struct{ Data struct{ VerifyTwoFactor struct{ Step, Token string } } }
+	var vp struct {
+		Data struct{ VerifyTwoFactor struct{ Step, Token string } }
+	}
 	remarshal(t, verified, &vp)
 	if vp.Data.VerifyTwoFactor.Step != "SIGNED_IN" {
 		t.Fatalf("verifyTwoFactor with a bearer token: %v", verified)
