@@ -209,6 +209,16 @@ func (p *Page) problem(s string) {
 	p.mu.Unlock()
 }
 
+// SlowNetwork makes every request of the tab take at least latency.
+func (p *Page) SlowNetwork(latency time.Duration) {
+	p.T.Helper()
+	p.run("slow network", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Latency: float64(latency.Milliseconds()), DownloadThroughput: -1, UploadThroughput: -1}}})
+		return err
+	}))
+}
+
 // Expect makes problems (script errors, console errors, CSP violations)
 // that contain substr expected: they no longer fail the test.
 func (p *Page) Expect(substr string) {

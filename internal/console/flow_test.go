@@ -1,8 +1,10 @@
 package console_test
 
 import (
+	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +210,68 @@ func TestGraphiQLWorksOffline(t *testing.T) {
 			t.Errorf("GraphiQL requested %s: not from this server", url)
 		}
 	}
+}
+
+// TestProfileAndPaging: a user's name opens their profile; the table pages
+// by cursor, forwards and back.
+func TestProfileAndPaging(t *testing.T) {
+	s := newSite(t, console.Options{})
+	admin, annID := s.CreateOrganization("Acme", "ann@example.com")
+	s.Invite(admin, "ivy@example.com", "Ivy Invited", "VIEWER")
+	orgID := s.OrgOf(annID)
+	for i := range 43 {
+		s.SeedUser(&portal.User{OrgID: orgID, Email: fmt.Sprintf("user%02d@example.com", i), Name: fmt.Sprintf("User %02d", i), Role: "VIEWER"})
+	}
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	s.signIn(t, p, "ann@example.com", map[string]string{})
+
+	p.Click(bt.Button("Ivy Invited"))
+	dlg := bt.Dialog("Ivy Invited")
+	p.See(dlg)
+	profile := strings.Join(p.Texts(dlg+"//dl/*"), "|")
+	for _, want := range []string{"Email|ivy@example.com", "Role|Viewer", "Status|Invited (has not accepted yet)",
+		"Two-factor authentication|Not set up", "Created|", "Invited by|Super Acme (ann@example.com)", "Last active|Never", "Invitation sent|"} {
+		if !strings.Contains(profile, want) {
+			t.Errorf("profile %q lacks %q", profile, want)
+		}
+	}
+	p.Click(dlg + bt.Button("Close"))
+	p.Gone(dlg)
+
+	p.SeeText("1–20 of 45 users")
+	first := p.Texts("//table[@aria-label='Users']/tbody/tr/td[1]//button")
+	p.Click(bt.Button("Next page"))
+	p.SeeText("21–40 of 45 users")
+	p.Click(bt.Button("Next page"))
+	p.SeeText("41–45 of 45 users")
+	if p.Count(bt.Button("Next page")+"[@disabled]") != 1 {
+		t.Error("Next page is enabled on the last page")
+	}
+	p.Click(bt.Button("Previous page"))
+	p.SeeText("21–40 of 45 users")
+	p.Click(bt.Button("Previous page"))
+	p.SeeText("1–20 of 45 users")
+	if again := p.Texts("//table[@aria-label='Users']/tbody/tr/td[1]//button"); !slices.Equal(first, again) || len(first) != 20 {
+		t.Errorf("back on page 1: %q, first time %q", again, first)
+	}
+}
+
+// TestSlowNetwork: with every request taking a second, the console shows
+// that it is working, lets nothing be sent twice, and gets there.
+func TestSlowNetwork(t *testing.T) {
+	s := newSite(t, console.Options{})
+	s.CreateOrganization("Acme", "ann@example.com")
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	p.SlowNetwork(time.Second)
+	p.Fill("Email", "ann@example.com")
+	p.Fill("Password", graphtest.Password)
+	p.Click(bt.Button("Sign in"))
+	p.See(bt.Button("Please wait…") + "[@disabled]")
+	p.Fill("Authentication code", s.code(t, s.Secret("ann@example.com")))
+	p.Click(bt.Button("Verify"))
+	p.See(bt.Heading("User management"))
+	p.See("//table[@aria-label='Users' and @aria-busy='true']")
+	p.See(bt.Row("Users", "ann@example.com"))
 }

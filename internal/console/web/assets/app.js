@@ -435,8 +435,9 @@ function Users({ me, mine, roles, setResult }) {
     if (search) filter.search = search;
     if (roleFilter) filter.roles = [roleFilter];
     if (statusFilter) filter.status = statusFilter;
+    const page = cursors.length;
     gql(Q.users, { first: PAGE_SIZE, after, filter, orderBy: order })
-      .then((d) => { if (n === seq.current) { setData(d.users); setError(null); } })
+      .then((d) => { if (n === seq.current) { setData({ ...d.users, page, order }); setError(null); } })
       .catch((e) => { if (n === seq.current) setError(e.message); })
       .finally(() => { if (n === seq.current) setLoading(false); });
   }, [search, roleFilter, statusFilter, order, after, reload]);
@@ -491,7 +492,8 @@ function Users({ me, mine, roles, setResult }) {
 
   const nodes = data ? data.nodes : [];
   const pageNo = cursors.length;
-  const from = nodes.length ? (pageNo - 1) * PAGE_SIZE + 1 : 0;
+  // The label tells what the table shows, even while the next page loads.
+  const from = nodes.length ? (data.page - 1) * PAGE_SIZE + 1 : 0;
   return html`<main class="page" aria-labelledby="page-title">
     <div class="page-head">
       <h1 id="page-title">User management</h1>
@@ -521,10 +523,11 @@ function Users({ me, mine, roles, setResult }) {
     <table aria-label="Users" aria-busy=${loading ? 'true' : 'false'}>
       <thead><tr>
         ${COLUMNS.map((c) => {
-          const active = order.field === c.field;
-          const dir = active ? (order.direction === 'ASC' ? 'ascending' : 'descending') : undefined;
+          const shown = (data && data.order) || order; // the order of the rows on screen
+          const active = shown.field === c.field;
+          const dir = active ? (shown.direction === 'ASC' ? 'ascending' : 'descending') : undefined;
           return html`<th scope="col" aria-sort=${dir || 'none'}><button type="button" class="sort" onClick=${() => sortBy(c.field)}>
-            ${c.label}<span aria-hidden="true">${active ? (order.direction === 'ASC' ? ' ▲' : ' ▼') : ''}</span></button></th>`;
+            ${c.label}<span aria-hidden="true">${active ? (shown.direction === 'ASC' ? ' ▲' : ' ▼') : ''}</span></button></th>`;
         })}
         <th scope="col"><span class="visually-hidden">Actions</span></th>
       </tr></thead>
