@@ -153,6 +153,7 @@ func screenshot(t *testing.T, p *bt.Page, name string) {
 // TestActionTableForEveryRole: every row of the seed's action table, for
 // every role, as the console shows it.
 func TestActionTableForEveryRole(t *testing.T) {
+	t.Parallel()
 	g := newOrg(t, console.Options{})
 	viewers := []struct{ email, role string }{
 		{"ann@example.com", "SUPER_ADMIN"}, {"ada@example.com", "ADMIN"}, {"cy@example.com", "CREATOR"},
@@ -273,6 +274,7 @@ func nameOf(email string) string {
 // change or a 2FA reset makes impossible disappears from the menus; a
 // refusal reads as a sentence. Then the Super Admin reads the audit log.
 func TestAdminActionsWork(t *testing.T) {
+	t.Parallel()
 	g := newOrg(t, console.Options{})
 	p := g.open(t, "ada@example.com")
 

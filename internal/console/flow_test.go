@@ -20,6 +20,7 @@ import (
 // good one, sign in, enrol 2FA from the QR code's secret, see the overview.
 // Opening the link consumes nothing and sends nothing.
 func TestInvitationToOverview(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{})
 	admin, _ := s.CreateOrganization("Acme", "ann@example.com")
 	s.Invite(admin, "bob@example.com", "Bob Builder", "CREATOR")
@@ -63,6 +64,7 @@ func TestInvitationToOverview(t *testing.T) {
 // ended the session for idleness the next action lands on the sign-in page
 // with a message.
 func TestIdleTimeoutReturnsToSignIn(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{})
 	s.CreateOrganization("Acme", "ann@example.com")
 	p := bt.New(t)
@@ -86,6 +88,7 @@ func TestIdleTimeoutReturnsToSignIn(t *testing.T) {
 // TestConsoleSignsOutWhenIdle: the console counts the idle time itself and
 // signs out when it is over, without any request but the sign-out.
 func TestConsoleSignsOutWhenIdle(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{IdleTimeout: 3 * time.Second})
 	s.CreateOrganization("Acme", "ann@example.com")
 	p := bt.New(t)
@@ -107,6 +110,7 @@ func TestConsoleSignsOutWhenIdle(t *testing.T) {
 // page checks the two passwords, sets the new one and leads to sign-in,
 // where the new password works. A bad or missing token says so.
 func TestPasswordResetPages(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{})
 	admin, _ := s.CreateOrganization("Acme", "ann@example.com")
 	s.NewUser(admin, "bob@example.com", "Bob Builder", "CREATOR")
@@ -148,6 +152,7 @@ func TestPasswordResetPages(t *testing.T) {
 // which says when to try again; and every error code of the contract has
 // a sentence of its own in the console.
 func TestErrorsReadAsSentences(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{}, func(c *portal.Config) {
 		c.Limits.LoginPerAccount = portal.Limit{Rate: 1, Burst: 1, Period: time.Minute}
 	})
@@ -197,6 +202,7 @@ func TestErrorsReadAsSentences(t *testing.T) {
 // schema with every asset from the binary: the browser reaches nothing but
 // this server, and the strict CSP reports no violation.
 func TestGraphiQLWorksOffline(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{})
 	p := bt.New(t)
 	p.Go(s.URL + "/graphiql")
@@ -215,6 +221,7 @@ func TestGraphiQLWorksOffline(t *testing.T) {
 // TestProfileAndPaging: a user's name opens their profile; the table pages
 // by cursor, forwards and back.
 func TestProfileAndPaging(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{})
 	admin, annID := s.CreateOrganization("Acme", "ann@example.com")
 	s.Invite(admin, "ivy@example.com", "Ivy Invited", "VIEWER")
@@ -260,6 +267,7 @@ func TestProfileAndPaging(t *testing.T) {
 // TestSlowNetwork: with every request taking a second, the console shows
 // that it is working, lets nothing be sent twice, and gets there.
 func TestSlowNetwork(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, console.Options{})
 	s.CreateOrganization("Acme", "ann@example.com")
 	p := bt.New(t)
