@@ -337,3 +337,44 @@ func TestCrossSiteFrontend(t *testing.T) {
 		t.Fatalf("users with a bearer token from a cross-site frontend: %v", out)
 	}
 }
+
+// TestConsoleOnTheRealServer: as a new user would, against `portal serve`
+// with nothing configured: the operator's invitation link opens the
+// console, which sets the password, signs in, enrols 2FA from the code the
+// page shows, and lands on the user-management screen.
+func TestConsoleOnTheRealServer(t *testing.T) {
+	env := devEnv(t)
+	base, _, _ := startServer(t, env)
+	var out, logs syncBuffer
+	if err := run(context.Background(), []string{"create-organization", "--name", "Acme", "--admin-email", "ann@example.com", "--admin-name", "Ann Example"},
+		env, &out, &logs); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`http://localhost:8080(/accept-invitation#token=[A-Za-z0-9_-]+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no invitation link in %q", out.String())
+	}
+	p := bt.New(t)
+	p.Go(base + m[1])
+	p.See(bt.Heading("Accept your invitation"))
+	const password = "correct horse battery staple"
+	p.Fill("New password", password)
+	p.Fill("Confirm password", password)
+	p.Click(bt.Button("Set password"))
+	p.See(bt.Status("Your password is set"))
+	p.Fill("Password", password) // the email is filled in already
+	p.Click(bt.Button("Sign in"))
+	p.See(bt.Heading("Set up two-factor authentication"))
+	if src := p.Attr("//img[@alt='QR code for your authenticator app']", "src"); !strings.HasPrefix(src, "data:image/png;base64,") {
+		t.Fatalf("QR code src %.40q", src)
+	}
+	code, err := portal.TOTPCode(p.TextOf(bt.Labelled("Secret key")), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Fill("Authentication code", code)
+	p.Click(bt.Button("Confirm and sign in"))
+	p.See(bt.Heading("User management"))
+	p.See(bt.Row("Users", "ann@example.com"))
+	p.See(bt.Button("+ New User"))
+}
