@@ -23,9 +23,9 @@ import (
 //go:embed web/index.html web/assets
 var files embed.FS
 
-// Pages are the paths that serve the console's page. The two token pages
+// pages are the paths that serve the console's page. The two token pages
 // read their token from the URL fragment, which never reaches the server.
-var Pages = []string{"/", "/accept-invitation", "/reset-password"}
+var pages = []string{"/", "/accept-invitation", "/reset-password"}
 
 // CSP is the console's Content-Security-Policy: scripts, styles and the
 // API from this origin only (no inline script or style), images from this
@@ -43,7 +43,7 @@ type Options struct {
 	RoleChangeImmediate bool
 }
 
-// Handler serves the console: its page at each of Pages and its files
+// Handler serves the console: its page at each of pages and its files
 // under /assets/. Every answer carries the strict security headers.
 func Handler(o Options) http.Handler {
 	if o.IdleTimeout <= 0 {
@@ -86,7 +86,7 @@ func Handler(o Options) http.Handler {
 }
 
 func isPage(p string) bool {
-	for _, q := range Pages {
+	for _, q := range pages {
 		if p == q {
 			return true
 		}

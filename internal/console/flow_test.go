@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp/kb"
+
 	"github.com/clientportal/portal/graph/graphtest"
 	bt "github.com/clientportal/portal/internal/browsertest"
 	"github.com/clientportal/portal/internal/console"
@@ -282,4 +284,56 @@ func TestSlowNetwork(t *testing.T) {
 	p.See(bt.Heading("User management"))
 	p.See("//table[@aria-label='Users' and @aria-busy='true']")
 	p.See(bt.Row("Users", "ann@example.com"))
+}
+
+// TestKeyboardOnly: menus and dialogs work from the keyboard: Enter opens a
+// menu with focus on its first item, arrows move, Escape closes and gives
+// focus back; a confirmation dialog takes focus and gives it back.
+func TestKeyboardOnly(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, console.Options{})
+	admin, _ := s.CreateOrganization("Acme", "ann@example.com")
+	s.Invite(admin, "ivy@example.com", "Ivy Invited", "VIEWER")
+	p := bt.New(t)
+	p.Go(s.URL + "/")
+	s.signIn(t, p, "ann@example.com", map[string]string{})
+
+	kebab := bt.Button("Actions for Ivy Invited")
+	p.See(kebab)
+	bt.Eval[bool](p, `(document.querySelector('[aria-label="Actions for Ivy Invited"]').focus(), true)`)
+	p.Key(kb.Enter)
+	p.See(bt.MenuItems)
+	waitFocus(t, p, "menuitem Resend invitation")
+	p.Key(kb.ArrowDown)
+	waitFocus(t, p, "menuitem Remove user")
+	p.Key(kb.ArrowDown)
+	waitFocus(t, p, "menuitem Resend invitation")
+	p.Key(kb.Escape)
+	p.Gone(bt.MenuItems)
+	waitFocus(t, p, "button Actions for Ivy Invited")
+
+	p.Key(kb.Enter)
+	waitFocus(t, p, "menuitem Resend invitation")
+	p.Key(kb.Enter)
+	dlg := bt.Dialog("Resend invitation")
+	p.See(dlg)
+	waitFocus(t, p, "button Cancel")
+	p.Key(kb.Escape)
+	p.Gone(dlg)
+	waitFocus(t, p, "button Actions for Ivy Invited")
+}
+
+func waitFocus(t *testing.T, p *bt.Page, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := p.Focused()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("focus is on %q, want %q", got, want)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
 }
