@@ -91,15 +91,15 @@ func TestIdleTimeoutReturnsToSignIn(t *testing.T) {
 // signs out when it is over, without any request but the sign-out.
 func TestConsoleSignsOutWhenIdle(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, console.Options{IdleTimeout: 3 * time.Second})
+	s := newSite(t, console.Options{IdleTimeout: 4 * time.Second})
 	s.CreateOrganization("Acme", "ann@example.com")
 	p := bt.New(t)
 	p.Go(s.URL + "/")
 	s.signIn(t, p, "ann@example.com", map[string]string{})
 	p.See(bt.Row("Users", "ann@example.com"))
 	before := s.apiCalls()
-	p.SeeText("Signed out after 3 seconds idle")
-	p.See(bt.Status("You were signed out after 3 seconds without activity."))
+	p.SeeText("Signed out after 4 seconds idle")
+	p.See(bt.Status("You were signed out after 4 seconds without activity."))
 	if n := s.apiCalls() - before; n != 1 {
 		t.Fatalf("while idle the console sent %d requests; want 1 (the sign-out)", n)
 	}
