@@ -408,8 +408,17 @@ func TestAdminActionsWork(t *testing.T) {
 		t.Errorf("sorted by email: %q; descending: %q", byEmail, desc)
 	}
 
-	// The Super Admin's audit log shows what the Admin did.
+	// The Super Admin changes an Admin's role, which an Admin may not.
 	q := g.open(t, "ann@example.com")
+	q.Click(bt.Button("Role of Abe Admin: Admin"))
+	q.Click(bt.MenuItem("Creator"))
+	q.Click(dlg + bt.Button("Change role"))
+	q.See(bt.Status("Abe Admin's role is now Creator."))
+	if role, _, _ := g.userState(t, "abe@example.com"); role != "CREATOR" {
+		t.Fatalf("Abe's role after the change = %s", role)
+	}
+
+	// The Super Admin's audit log shows what the Admin did.
 	q.Click(bt.Button("Account menu for Super Acme"))
 	q.Click(bt.MenuItem("Audit log"))
 	q.See(bt.Heading("Audit log"))
