@@ -241,6 +241,7 @@ func allowOrigins(origins []string, next http.Handler) http.Handler {
 		AllowCredentials: true,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders:   []string{"Content-Type", "Authorization", "Accept"},
+		ExposedHeaders:   []string{"Retry-After"}, // with 503 and RATE_LIMITED answers
 		MaxAge:           600,
 	}).Handler(next)
 }

@@ -119,7 +119,8 @@ func TestCORSAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.test" || !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Origin") {
+	if res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.test" || !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Origin") ||
+		res.Header.Get("Access-Control-Expose-Headers") != "Retry-After" {
 		t.Errorf("POST from a listed origin: %v", res.Header)
 	}
 
