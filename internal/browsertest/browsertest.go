@@ -133,6 +133,13 @@ func NewInProfile(t testing.TB) *Page {
 	return open(t, false)
 }
 
+// NewTab opens another tab in p's browser context: it shares p's cookies
+// and storage, as a second tab of one window does.
+func (p *Page) NewTab() *Page {
+	p.T.Helper()
+	return attach(p.T, p.Ctx, nil)
+}
+
 func open(t testing.TB, private bool) *Page {
 	t.Helper()
 	shared.once.Do(start)
@@ -149,7 +156,13 @@ func open(t testing.TB, private bool) *Page {
 	if private {
 		opts = append(opts, chromedp.WithNewBrowserContext())
 	}
-	ctx, cancel := chromedp.NewContext(shared.browser, opts...)
+	return attach(t, shared.browser, opts)
+}
+
+// attach opens a tab as a child of parent and watches it.
+func attach(t testing.TB, parent context.Context, opts []chromedp.ContextOption) *Page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, opts...)
 	p := &Page{T: t, Ctx: ctx}
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})

@@ -106,6 +106,21 @@ func TestConsoleSignsOutWhenIdle(t *testing.T) {
 	// Signed out for real: a reload asks to sign in.
 	p.Go(s.URL + "/")
 	p.See(bt.Heading("Sign in"))
+
+	// Two tabs share the session: activity in one keeps the other, idle,
+	// from signing both out.
+	s.signIn(t, p, "ann@example.com", map[string]string{"ann@example.com": s.Secret("ann@example.com")})
+	q := p.NewTab()
+	q.Go(s.URL + "/")
+	q.See(bt.Row("Users", "ann@example.com"))
+	for range 6 {
+		time.Sleep(time.Second)
+		q.Click("//th/button[starts-with(normalize-space(.), 'Email')]") // sort by email, back and forth
+	}
+	if n := p.Count(bt.Heading("User management")); n != 1 {
+		t.Fatal("an idle tab signed out while another tab of the same session was in use")
+	}
+	p.See(bt.Status("You were signed out after 4 seconds without activity."))
 }
 
 // TestPasswordResetPages: "Forgot password?" sends a reset link; the link's

@@ -340,13 +340,26 @@ function Confirm({ title, text, confirmLabel, danger, onConfirm, onClose }) {
 // IdleClock shows how long the session lasts without activity, and signs
 // out when it is over. It only counts: it sends no request of its own, so
 // it never keeps the session alive.
+// Other tabs of the console share the session, so their requests count too:
+// each tab notes its last request in localStorage.
+const LAST_ACTIVITY = 'portal:lastActivity';
+function lastActivity(mine) {
+  let shared = 0;
+  try { shared = Number(localStorage.getItem(LAST_ACTIVITY)) || 0; } catch (e) { /* storage off */ }
+  return Math.max(mine, shared);
+}
+
 function IdleClock({ onExpired }) {
   const last = useRef(Date.now());
   const [left, setLeft] = useState(IDLE_SECONDS);
-  useEffect(() => onActivity(() => { last.current = Date.now(); setLeft(IDLE_SECONDS); }), []);
+  useEffect(() => onActivity(() => {
+    last.current = Date.now();
+    try { localStorage.setItem(LAST_ACTIVITY, String(last.current)); } catch (e) { /* storage off */ }
+    setLeft(IDLE_SECONDS);
+  }), []);
   useEffect(() => {
     const t = setInterval(() => {
-      const l = Math.max(0, IDLE_SECONDS - Math.floor((Date.now() - last.current) / 1000));
+      const l = Math.max(0, IDLE_SECONDS - Math.floor((Date.now() - lastActivity(last.current)) / 1000));
       setLeft(l);
       if (l === 0) { clearInterval(t); onExpired(); }
     }, 1000);
