@@ -198,9 +198,9 @@ func frontend(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// call runs one GraphQL operation from the page with fetch and the
+// fetchFrom runs one GraphQL operation from the page with fetch and the
 // browser's cookies (credentials: 'include'), as a frontend would.
-func call(t *testing.T, p *bt.Page, api, query string, vars map[string]any) map[string]any {
+func fetchFrom(t *testing.T, p *bt.Page, api, query string, vars map[string]any) map[string]any {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	js := fmt.Sprintf(`fetch(%q, {method: 'POST', credentials: 'include', headers: {'Content-Type': 'application/json'}, body: %q})
@@ -212,7 +212,7 @@ func call(t *testing.T, p *bt.Page, api, query string, vars map[string]any) map[
 // the API's cookie, which the page's code never sees.
 func signInFrom(t *testing.T, p *bt.Page, api, email, password string) (secret string) {
 	t.Helper()
-	out := call(t, p, api, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step enrollment { secret } } }`,
+	out := fetchFrom(t, p, api, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step enrollment { secret } } }`,
 		map[string]any{"e": email, "p": password})
 	var login struct {
 		Data struct {
@@ -230,7 +230,7 @@ func signInFrom(t *testing.T, p *bt.Page, api, email, password string) (secret s
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = call(t, p, api, `mutation($c: String!) { verifyTwoFactor(input: {code: $c}) { step } }`, map[string]any{"c": code})
+	out = fetchFrom(t, p, api, `mutation($c: String!) { verifyTwoFactor(input: {code: $c}) { step } }`, map[string]any{"c": code})
 	if fmt.Sprint(out["data"]) != "map[verifyTwoFactor:map[step:SIGNED_IN]]" {
 		t.Fatalf("verifyTwoFactor from the frontend: %v", out)
 	}
@@ -259,7 +259,7 @@ func TestCrossOriginFrontend(t *testing.T) {
 	p := bt.New(t)
 	p.Go(allowed.URL + "/")
 	signInFrom(t, p, api, email, password)
-	if out := call(t, p, api, listUsers, nil); !strings.Contains(fmt.Sprint(out["data"]), email) {
+	if out := fetchFrom(t, p, api, listUsers, nil); !strings.Contains(fmt.Sprint(out["data"]), email) {
 		t.Fatalf("users from the allowed origin: %v", out)
 	}
 
@@ -267,7 +267,7 @@ func TestCrossOriginFrontend(t *testing.T) {
 	q.Expect("CORS policy")
 	q.Expect("Failed to fetch")
 	q.Go(other.URL + "/")
-	out := call(t, q, api, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step } }`,
+	out := fetchFrom(t, q, api, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step } }`,
 		map[string]any{"e": email, "p": password})
 	if !strings.Contains(fmt.Sprint(out["refused"]), "Failed to fetch") {
 		t.Fatalf("a login from an origin not on the list was not refused: %v", out)
@@ -294,13 +294,13 @@ func TestCrossSiteFrontend(t *testing.T) {
 	p := bt.NewInProfile(t)
 	p.Go(front.URL + "/")
 	secret := signInFrom(t, p, api, email, password)
-	if out := call(t, p, api, listUsers, nil); !strings.Contains(fmt.Sprint(out["data"]), email) {
+	if out := fetchFrom(t, p, api, listUsers, nil); !strings.Contains(fmt.Sprint(out["data"]), email) {
 		t.Fatalf("users from a cross-site frontend with third-party cookies allowed: %v", out)
 	}
 
 	q := bt.New(t) // third-party cookies blocked
 	q.Go(front.URL + "/")
-	login := call(t, q, api, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step token enrollment { secret } } }`,
+	login := fetchFrom(t, q, api, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { step token enrollment { secret } } }`,
 		map[string]any{"e": email, "p": password})
 	var lp struct {
 		Data struct {
@@ -315,7 +315,7 @@ func TestCrossSiteFrontend(t *testing.T) {
 		t.Fatalf("login: %v", login)
 	}
 	// Without the cookie the second step does not find the login...
-	if out := call(t, q, api, listUsers, nil); !strings.Contains(fmt.Sprint(out["errors"]), "UNAUTHENTICATED") {
+	if out := fetchFrom(t, q, api, listUsers, nil); !strings.Contains(fmt.Sprint(out["errors"]), "UNAUTHENTICATED") {
 		t.Fatalf("a blocked third-party cookie still signed the page in: %v", out)
 	}
 	// ...and with the token as a bearer header it does.
