@@ -29,5 +29,5 @@ func (j *cookieJar) setDevice(res *portal.LoginResult) {
 		return
 	}
 	http.SetCookie(j.w, &http.Cookie{Name: DeviceCookieName, Value: res.DeviceToken, Path: "/",
-		MaxAge: int(res.DeviceMaxAge / time.Second), HttpOnly: true, Secure: j.secure, SameSite: http.SameSiteLaxMode})
+		MaxAge: int(res.DeviceMaxAge / time.Second), HttpOnly: true, Secure: j.secure || j.sameSite == http.SameSiteNoneMode, SameSite: j.sameSite})
 }
