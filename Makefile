@@ -3,8 +3,9 @@
 #   make test       the whole test suite (needs PostgreSQL and Redis: see .ci/run)
 #   make generate   regenerate gqlgen code from schema.graphqls
 #   make check      vet, gofmt, and that generated code is current
+#   make bench      ours vs a raw handler, A/B (BENCH=-quick for a one-minute run)
 
-.PHONY: run test generate check bench
+.PHONY: run test generate check bench bench-micro
 run:
 	go run .
 
@@ -20,4 +21,7 @@ check:
 	@go tool gqlgen generate && git diff --exit-code -- graph/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
 bench:
+	go run ./internal/bench $(BENCH)
+
+bench-micro:
 	go test -run '^$$' -bench . -benchtime 200x ./internal/store/ ./graph/
