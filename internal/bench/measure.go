@@ -165,9 +165,11 @@ func sameBytes(ours, raw []byte) error {
 // one through each side, and compares the answers with the ids swapped.
 func compareChangeRole(ctx context.Context, c *http.Client, e *env) error {
 	ts := e.data.targets
-	a, b := &ts[len(ts)-1], &ts[len(ts)-2]
-	if a.role != b.role {
-		b = &ts[len(ts)-3]
+	a, b := &ts[len(ts)-1], (*target)(nil)
+	for i := len(ts) - 2; i >= 0 && b == nil; i-- {
+		if ts[i].role == a.role {
+			b = &ts[i]
+		}
 	}
 	role := access.Creator
 	if a.role == access.Creator {

@@ -12,7 +12,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,22 +80,16 @@ func serveRaw() {
 	log.Fatal(srv.ListenAndServe())
 }
 
-// userColumns are the users table's columns in the order of the store's
-// user model.
-const userColumns = "id, org_id, email, name, name_key, role, role_order, status, password_hash, totp_secret, " +
-	"two_factor_enabled, totp_last_step, totp_failures, totp_failures_since, invited_by_id, created_at, " +
-	"last_active_at, invitation_sent_at, sessions_not_before, removed_at"
-
+// The statements are the store's own PostgreSQL statements, so both sides
+// send PostgreSQL exactly the same SQL.
 const (
-	sqlUser        = "SELECT " + userColumns + " FROM users WHERE removed_at IS NULL AND id = $1 AND org_id = $2"
-	sqlLockUser    = sqlUser + " FOR UPDATE"
-	sqlUsersByID   = "SELECT " + userColumns + " FROM users WHERE removed_at IS NULL AND org_id = $1 AND id = ANY($2)"
-	sqlTouchActive = "UPDATE users SET last_active_at = $1 WHERE id = $2 AND removed_at IS NULL AND (last_active_at IS NULL OR last_active_at <= $3)"
-	sqlSetRole     = "UPDATE users SET role = $1, role_order = $2 WHERE id = $3 AND org_id = $4 AND removed_at IS NULL"
-	sqlAddAudit    = "INSERT INTO audit_log (id, org_id, actor_id, action, target_id, before_role, after_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-	sqlDelivery    = `SELECT user_id, status FROM (
-		SELECT user_id, status, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS n
-		FROM outbox WHERE kind = $1 AND user_id = ANY($2)) latest WHERE n = 1`
+	sqlUser        = store.SQLUser
+	sqlLockUser    = store.SQLLockUser
+	sqlUsersByID   = store.SQLUsersByID
+	sqlTouchActive = store.SQLTouchActive
+	sqlSetRole     = store.SQLSetRole
+	sqlAddAudit    = store.SQLAddAudit
+	sqlDelivery    = store.SQLDeliveryFail
 )
 
 func scanUser(row pgx.Row) (*portal.User, error) {
@@ -207,12 +200,6 @@ func (s *raw) me(w http.ResponseWriter, r *http.Request) {
 	send(w, b)
 }
 
-// orderSQL is the ORDER BY of each order field (ascending; NULL lowest).
-var orderSQL = map[portal.OrderField]string{
-	portal.OrderName: "name_key", portal.OrderEmail: "email", portal.OrderRole: "role_order",
-	portal.OrderLastActive: "last_active_at", portal.OrderCreated: "created_at",
-}
-
 func (s *raw) users(w http.ResponseWriter, r *http.Request) {
 	v, err := s.auth(r)
 	if err != nil {
@@ -232,58 +219,34 @@ func (s *raw) users(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	o := portal.UserOrder{Field: portal.OrderField(q.Get("order")), Desc: q.Get("desc") == "1"}
-	col, ok := orderSQL[o.Field]
-	if !ok {
-		o.Field, col = portal.OrderName, "name_key"
+	if o.Field == "" {
+		o.Field = portal.OrderName
 	}
-	dir := " ASC"
-	if o.Desc {
-		dir = " DESC"
-	}
-	order := col + dir
-	if col == "last_active_at" {
-		if o.Desc {
-			order += " NULLS LAST"
-		} else {
-			order += " NULLS FIRST"
-		}
-	}
-	where := "org_id = $1 AND removed_at IS NULL"
-	args := []any{v.User.OrgID}
-	if roles := q["role"]; len(roles) > 0 {
-		args = append(args, roles)
-		where += " AND role = ANY($" + strconv.Itoa(len(args)) + ")"
+	lq := portal.ListQuery{Order: o, Limit: n + 1}
+	for _, role := range q["role"] {
+		lq.Filter.Roles = append(lq.Filter.Roles, access.Role(role))
 	}
 	if st := q.Get("status"); st != "" {
-		args = append(args, st)
-		where += " AND status = $" + strconv.Itoa(len(args))
+		status := portal.Status(st)
+		lq.Filter.Status = &status
 	}
-	ranges := []rng{{"", args}}
 	if a := q.Get("after"); a != "" {
 		c, err := portal.DecodeCursor(a)
 		if err != nil || c.Field != o.Field || c.Desc != o.Desc {
 			fail(w, http.StatusBadRequest, errors.New("after"))
 			return
 		}
-		var cv any
-		if c.Value != nil {
-			cv = *c.Value
-			if o.Field == portal.OrderLastActive || o.Field == portal.OrderCreated {
-				t, err := time.Parse(time.RFC3339Nano, *c.Value)
-				if err != nil {
-					fail(w, http.StatusBadRequest, errors.New("after"))
-					return
-				}
-				cv = t
-			}
-		}
-		ranges = keyset(args, col, o.Desc, cv, c.ID)
+		lq.After = c
 	}
-	var page []*portal.User
-	for _, rg := range ranges {
-		stmt := "SELECT " + userColumns + " FROM users WHERE " + where + rg.cond +
-			" ORDER BY " + order + ", id" + dir + " LIMIT " + strconv.Itoa(n+1-len(page))
-		rows, err := s.pool.Query(r.Context(), stmt, rg.args...)
+	stmts, err := store.ListStatements(v.User.OrgID, lq)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	page := make([]*portal.User, 0, n+1)
+	for _, st := range stmts {
+		st.Args[len(st.Args)-1] = n + 1 - len(page)
+		rows, err := s.pool.Query(r.Context(), st.SQL, st.Args...)
 		if err != nil {
 			fail(w, http.StatusInternalServerError, err)
 			return
@@ -347,7 +310,8 @@ func (s *raw) users(w http.ResponseWriter, r *http.Request) {
 		}
 		for rows.Next() {
 			var id, st string
-			if err := rows.Scan(&id, &st); err != nil {
+			var sent *time.Time
+			if err := rows.Scan(&id, &st, &sent); err != nil {
 				rows.Close()
 				fail(w, http.StatusInternalServerError, err)
 				return
@@ -430,34 +394,6 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
-}
-
-// keyset returns the conditions for the rows after (v, id), as the store
-// does: one index range, or two for last_active_at across its NULLs. Each
-// comes with its arguments after base.
-func keyset(base []any, col string, desc bool, v any, id string) []rng {
-	p := func(args *[]any, x any) string { *args = append(*args, x); return "$" + strconv.Itoa(len(*args)) }
-	a := slices.Clone(base)
-	switch {
-	case v == nil && !desc:
-		return []rng{{" AND (" + col + " IS NULL AND id > " + p(&a, id) + ")", a}, {" AND " + col + " IS NOT NULL", base}}
-	case v == nil && desc:
-		return []rng{{" AND (" + col + " IS NULL AND id < " + p(&a, id) + ")", a}}
-	case !desc:
-		pv := p(&a, v)
-		return []rng{{" AND ((" + col + ", id) > (" + pv + ", " + p(&a, id) + "))", a}}
-	case col == "last_active_at":
-		pv := p(&a, v)
-		return []rng{{" AND ((" + col + ", id) < (" + pv + ", " + p(&a, id) + "))", a}, {" AND " + col + " IS NULL", base}}
-	default:
-		pv := p(&a, v)
-		return []rng{{" AND ((" + col + ", id) < (" + pv + ", " + p(&a, id) + "))", a}}
-	}
-}
-
-type rng struct {
-	cond string
-	args []any
 }
 
 func (s *raw) changeRole(w http.ResponseWriter, r *http.Request) {

@@ -48,6 +48,9 @@ func escapeLike(s string) string {
 }
 
 func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, error) {
+	if s.postgres {
+		return s.pgListUsers(ctx, orgID, lq)
+	}
 	if err := validSearch(lq.Filter); err != nil {
 		return nil, err
 	}

@@ -129,6 +129,9 @@ func (s *DB) User(ctx context.Context, orgID, id string) (*portal.User, error) {
 	if !validID(id) {
 		return nil, portal.ErrNotFound
 	}
+	if s.postgres {
+		return s.pgUser(ctx, SQLUser, orgID, id)
+	}
 	var r userRow
 	if err := s.liveUsers(&r).Where("id = ? AND org_id = ?", id, orgID).Scan(ctx); err != nil {
 		return nil, translate(err)
@@ -139,6 +142,9 @@ func (s *DB) User(ctx context.Context, orgID, id string) (*portal.User, error) {
 func (s *DB) LockUser(ctx context.Context, orgID, id string) (*portal.User, error) {
 	if !validID(id) {
 		return nil, portal.ErrNotFound
+	}
+	if s.postgres {
+		return s.pgUser(ctx, SQLLockUser, orgID, id)
 	}
 	var r userRow
 	q := s.liveUsers(&r).Where("id = ? AND org_id = ?", id, orgID)
@@ -179,6 +185,9 @@ func (s *DB) UsersByID(ctx context.Context, orgID string, ids []string) ([]*port
 	}
 	if len(valid) == 0 {
 		return nil, nil
+	}
+	if s.postgres {
+		return s.pgQueryUsers(ctx, nil, SQLUsersByID, orgID, valid)
 	}
 	var rows []userRow
 	if err := s.idb.NewSelect().Model(&rows).Where("removed_at IS NULL AND org_id = ?", orgID).
@@ -252,6 +261,10 @@ func (s *DB) RecordWrongCode(ctx context.Context, userID string, now time.Time, 
 }
 
 func (s *DB) TouchLastActive(ctx context.Context, userID string, now time.Time, interval time.Duration) error {
+	if s.postgres {
+		_, err := s.pgExec(ctx, SQLTouchActive, now, userID, now.Add(-interval))
+		return err
+	}
 	_, err := s.idb.NewUpdate().Table("users").Set("last_active_at = ?", now).
 		Where("id = ? AND removed_at IS NULL", userID).
 		Where("(last_active_at IS NULL OR last_active_at <= ?)", now.Add(-interval)).Exec(ctx)
