@@ -71,6 +71,7 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	// JSON POST, and GET for queries only (gqlgen refuses mutations over
 	// GET). No multipart or form transports: they would allow CSRF.
 	srv.AddTransport(transport.GET{})
+	srv.AddTransport(jsonPOST{}) // the usual answer, written without re-compaction
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheEntries))
 	apq := o.APQCache
