@@ -38,7 +38,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// APQCache stores automatic persisted queries; nil means in memory.
 	APQCache graphql.Cache[string]
-	Log      *slog.Logger
+	// GenericPages leaves the users root field to gqlgen's generic field
+	// resolution instead of pageWriter (tests compare the two).
+	GenericPages bool
+	Log          *slog.Logger
 }
 
 // Limits on what one request may ask for.
@@ -67,7 +70,11 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
 		return pageCost(child, first)
 	}
-	srv := handler.New(NewExecutableSchema(cfg))
+	schema := NewExecutableSchema(cfg)
+	srv := handler.New(schema)
+	if !o.GenericPages {
+		srv.AroundRootFields(pageWriter{svc: svc, es: schema.(*executableSchema)}.aroundRootField)
+	}
 	// JSON POST, and GET for queries only (gqlgen refuses mutations over
 	// GET). No multipart or form transports: they would allow CSRF.
 	srv.AddTransport(transport.GET{})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 
@@ -67,6 +68,10 @@ type tokenRow struct {
 	CreatedAt     time.Time `bun:"created_at"`
 }
 
+var copyColumns = []string{"id", "org_id", "email", "name", "name_key", "role", "role_order", "status", "password_hash",
+	"totp_secret", "two_factor_enabled", "invited_by_id", "created_at", "last_active_at", "invitation_sent_at",
+	"sessions_not_before"}
+
 // seeded is what the workloads need to know about the seeded data.
 type seeded struct {
 	orgID       string
@@ -119,7 +124,8 @@ func newPostgres(ctx context.Context, adminURL string) (string, func(), error) {
 
 // seed migrates the database at dbURL and fills it: one organisation of
 // users users (its Super Admin INVITED, to be signed in through the real
-// flow) and orgs more of orgUsers each. It uses multi-row inserts.
+// flow) and orgs more of orgUsers each, with COPY on PostgreSQL and
+// multi-row inserts on SQLite.
 func seed(ctx context.Context, dbURL string, box *secretbox.Box, users, orgs, orgUsers int) (*seeded, error) {
 	db, err := store.Open(dbURL, box)
 	if err != nil {
@@ -137,6 +143,13 @@ func seed(ctx context.Context, dbURL string, box *secretbox.Box, users, orgs, or
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	epoch := now.Add(-2 * 365 * 24 * time.Hour)
 	bdb := db.Bun()
+	var pg *pgx.Conn // PostgreSQL: users are COPYed
+	if db.Postgres() {
+		if pg, err = pgx.Connect(ctx, dbURL); err != nil {
+			return nil, err
+		}
+		defer pg.Close(context.Background())
+	}
 	out := &seeded{}
 	roles := []access.Role{access.Admin, access.Creator, access.Creator, access.Creator, access.Viewer,
 		access.Viewer, access.Viewer, access.Viewer, access.EcommerceViewer, access.EcommerceViewer}
@@ -152,13 +165,22 @@ func seed(ctx context.Context, dbURL string, box *secretbox.Box, users, orgs, or
 			out.orgID = org.ID
 		}
 		var adminID string
-		batch := make([]userRow, 0, 1000)
+		batch := make([]userRow, 0, 5000)
 		flush := func() error {
 			if len(batch) == 0 {
 				return nil
 			}
-			_, err := bdb.NewInsert().Model(&batch).Exec(ctx)
-			batch = batch[:0]
+			defer func() { batch = batch[:0] }()
+			if pg == nil {
+				_, err := bdb.NewInsert().Model(&batch).Exec(ctx)
+				return err
+			}
+			_, err := pg.CopyFrom(ctx, pgx.Identifier{"users"}, copyColumns, pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
+				r := &batch[i]
+				return []any{r.ID, r.OrgID, r.Email, r.Name, r.NameKey, r.Role, r.RoleOrder, r.Status, r.PasswordHash,
+					r.TOTPSecret, r.TwoFactorEnabled, r.InvitedByID, r.CreatedAt, r.LastActiveAt, r.InvitationSentAt,
+					r.SessionsNotBefore}, nil
+			}))
 			return err
 		}
 		for i := range n {
