@@ -64,3 +64,22 @@ func BenchmarkUsersPage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMe serves { me { ... } } in process, for profiles.
+func BenchmarkMe(b *testing.B) {
+	for _, backend := range graphtest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			e := graphtest.New(b, backend)
+			tok, _ := secOrg(b, e, "ann@example.com")
+			body := secJSON(`{ me { id name email role status twoFactorEnabled lastActiveAt createdAt } }`, nil)
+			h := e.Server.Config.Handler
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				r.Header.Set("Authorization", "Bearer "+tok)
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
+	}
+}
