@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 
@@ -84,16 +85,35 @@ const (
 		FROM outbox WHERE kind = $1 AND user_id = ANY($2)) latest WHERE n = 1`
 )
 
-// scanUser reads a row of UserColumns.
+// scanUser reads a row of UserColumns. Nullable columns are scanned into
+// pgtype values, which pgx plans without allocating (pointers to pointers
+// cost a plan per query).
 func scanUser(scan func(dest ...any) error) (*userRow, error) {
-	var r userRow
+	var (
+		r                                     userRow
+		since, created, la, sent, nb, removed pgtype.Timestamptz
+		invitedBy                             pgtype.Text
+	)
 	err := scan(&r.ID, &r.OrgID, &r.Email, &r.Name, &r.NameKey, &r.Role, &r.RoleOrder, &r.Status, &r.PasswordHash,
-		&r.TOTPSecret, &r.TwoFactorEnabled, &r.TOTPLastStep, &r.TOTPFailures, &r.TOTPFailuresSince, &r.InvitedByID,
-		&r.CreatedAt, &r.LastActiveAt, &r.InvitationSentAt, &r.SessionsNotBefore, &r.RemovedAt)
+		&r.TOTPSecret, &r.TwoFactorEnabled, &r.TOTPLastStep, &r.TOTPFailures, &since, &invitedBy,
+		&created, &la, &sent, &nb, &removed)
 	if err != nil {
 		return nil, err
 	}
+	r.CreatedAt = created.Time
+	r.TOTPFailuresSince, r.LastActiveAt, r.InvitationSentAt, r.SessionsNotBefore, r.RemovedAt =
+		timePtr(since), timePtr(la), timePtr(sent), timePtr(nb), timePtr(removed)
+	if invitedBy.Valid {
+		r.InvitedByID = &invitedBy.String
+	}
 	return &r, nil
+}
+
+func timePtr(t pgtype.Timestamptz) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	return &t.Time
 }
 
 // sqlTx is the transaction this copy is bound to, if any.
