@@ -76,6 +76,7 @@ const UserColumns = "id, org_id, email, name, name_key, role, role_order, status
 const (
 	SQLUser         = "SELECT " + UserColumns + " FROM users WHERE removed_at IS NULL AND id = $1 AND org_id = $2"
 	SQLLockUser     = SQLUser + " FOR UPDATE"
+	SQLUserByEmail  = "SELECT " + UserColumns + " FROM users WHERE removed_at IS NULL AND lower(email) = $1"
 	SQLUsersByID    = "SELECT " + UserColumns + " FROM users WHERE removed_at IS NULL AND org_id = $1 AND id = ANY($2)"
 	SQLTouchActive  = "UPDATE users SET last_active_at = $1 WHERE id = $2 AND removed_at IS NULL AND (last_active_at IS NULL OR last_active_at <= $3)"
 	SQLSetRole      = "UPDATE users SET role = $1, role_order = $2 WHERE id = $3 AND org_id = $4 AND removed_at IS NULL"

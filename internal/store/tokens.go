@@ -97,6 +97,11 @@ func (s *DB) AddAudit(ctx context.Context, e *portal.AuditEntry) error {
 	if e.ID == "" {
 		e.ID = newID()
 	}
+	if s.postgres {
+		_, err := s.pgExec(ctx, SQLAddAudit, e.ID, e.OrgID, e.ActorID, e.Action, e.TargetID,
+			rolePtr(e.BeforeRole), rolePtr(e.AfterRole), e.CreatedAt)
+		return err
+	}
 	_, err := s.idb.NewInsert().Model(&auditRow{ID: e.ID, OrgID: e.OrgID, ActorID: e.ActorID, Action: e.Action,
 		TargetID: e.TargetID, BeforeRole: rolePtr(e.BeforeRole), AfterRole: rolePtr(e.AfterRole), CreatedAt: e.CreatedAt}).Exec(ctx)
 	return translate(err)

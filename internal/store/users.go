@@ -169,6 +169,16 @@ func (s *DB) UserByID(ctx context.Context, id string) (*portal.User, error) {
 }
 
 func (s *DB) UserByEmail(ctx context.Context, email string) (*portal.User, error) {
+	if s.postgres {
+		users, err := s.pgQueryUsers(ctx, nil, SQLUserByEmail, strings.ToLower(email))
+		if err != nil {
+			return nil, err
+		}
+		if len(users) == 0 {
+			return nil, portal.ErrNotFound
+		}
+		return users[0], nil
+	}
 	var r userRow
 	if err := s.liveUsers(&r).Where("lower(email) = ?", strings.ToLower(email)).Scan(ctx); err != nil {
 		return nil, translate(err)
