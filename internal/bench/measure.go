@@ -284,6 +284,68 @@ func measure(ctx context.Context, o options, e *env, c *http.Client, rep *report
 	return sec
 }
 
+// targets prints the issue's targets against this section's figures.
+func (s *section) targets(w io.Writer, o options) {
+	fmt.Fprintln(w, "\ntargets (ours/raw as the median of pairs; issue 11):")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	byName := map[string]*row{}
+	for _, rw := range s.rows {
+		byName[fmt.Sprint(rw.workload, "@", rw.conns)] = rw
+	}
+	for _, rw := range s.rows {
+		var want float64
+		switch {
+		case strings.HasPrefix(rw.workload, "me"):
+			want = 0.85
+		case strings.HasPrefix(rw.workload, "users page"):
+			want = 0.75
+		case rw.workload == "changeRole":
+			want = 0.85
+		case rw.workload == "login":
+			want = 0.9
+		default:
+			continue
+		}
+		var rates, p99s []float64
+		for i := range rw.ours {
+			switch {
+			case len(rw.raw) > i:
+				rates = append(rates, rw.ours[i].rps()/rw.raw[i].rps())
+				p99s = append(p99s, float64(rw.ours[i].pct(0.99))/float64(rw.raw[i].pct(0.99)))
+			case len(rw.ceiling) > i:
+				rates = append(rates, rw.ours[i].rps()/rw.ceiling[i])
+			}
+		}
+		m, _, _ := median(rates)
+		line := fmt.Sprintf("  %-44s %3d conns: %.2f (>= %.2f) %s", rw.workload, rw.conns, m, want, verdict(m >= want))
+		if rw.conns >= 32 && len(p99s) > 0 {
+			pm, _, _ := median(p99s)
+			line += fmt.Sprintf("; p99 %.2fx raw (<= 1.5) %s", pm, verdict(pm <= 1.5))
+		}
+		if strings.HasPrefix(rw.workload, "users page") {
+			a := medianResult(rw.ours).allocsPerReq()
+			line += fmt.Sprintf("; %.0f allocations (<= 2000) %s", a, verdict(a <= 2000))
+		}
+		if i := strings.Index(rw.workload, ", after row"); i > 0 {
+			if first, ok := byName[fmt.Sprint(rw.workload[:i], "@", rw.conns)]; ok {
+				var xs []float64
+				for k := range min(len(first.ours), len(rw.ours)) {
+					xs = append(xs, first.ours[k].rps()/rw.ours[k].rps())
+				}
+				d, _, _ := median(xs)
+				line += fmt.Sprintf("; deep/first %.2fx (<= 1.1) %s", d, verdict(d <= 1.1))
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "  idle RSS %s (<= 40 MiB) %s\n", mib(s.idleOurs), verdict(s.idleOurs <= 40<<20))
+}
+
 // hashTime is the time of one argon2id check on one core, here and now.
 func hashTime(ctx context.Context, h *portal.Hasher, hash string) time.Duration {
 	const n = 4
@@ -367,6 +429,9 @@ func (r *report) print(w io.Writer) {
 		}
 		if pgOurs == nil {
 			pgOurs = medians
+			if s.hasRaw {
+				s.targets(w, r.o)
+			}
 		}
 		if len(s.void) > 0 {
 			fmt.Fprintf(w, "\n!!!!!!!! THIS RUN IS VOID: %d problem(s) !!!!!!!!\n", len(s.void))
