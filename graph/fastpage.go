@@ -280,6 +280,7 @@ func planUser(oc *graphql.OperationContext, sel ast.SelectionSet, plan *pagePlan
 // pageData is a loaded page and what its selection needs.
 type pageData struct {
 	oc       *graphql.OperationContext
+	fields   map[selectionKey][]graphql.CollectedField
 	page     *portal.UserPage
 	viewer   *portal.Viewer
 	inviters map[string]*portal.User
@@ -287,8 +288,34 @@ type pageData struct {
 	total    int
 }
 
+// selectionKey names a selection set (by its first selection) on a type.
+type selectionKey struct {
+	first ast.Selection
+	n     int
+	typ   string
+}
+
+// collect is collect for rendering: a selection was planned, and is
+// collected once per answer rather than once per user (each call to
+// graphql.CollectFields makes its cache key).
+func (w *pageData) collect(sel ast.SelectionSet, types []string) []graphql.CollectedField {
+	if len(sel) == 0 {
+		return nil
+	}
+	k := selectionKey{sel[0], len(sel), types[0]}
+	f, ok := w.fields[k]
+	if !ok {
+		f, _ = collect(w.oc, sel, types)
+		if w.fields == nil {
+			w.fields = map[selectionKey][]graphql.CollectedField{}
+		}
+		w.fields[k] = f
+	}
+	return f
+}
+
 func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
-	fields, _ := collect(w.oc, sel, connectionTypes)
+	fields := w.collect(sel, connectionTypes)
 	ok := true
 	b = append(b, '{')
 	for i, f := range fields {
@@ -310,7 +337,7 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 			}
 			b = append(b, ']')
 		case "edges":
-			edge, _ := collect(w.oc, f.Selections, edgeTypes)
+			edge := w.collect(f.Selections, edgeTypes)
 			b = append(b, '[')
 			for j, u := range w.page.Users {
 				if j > 0 {
@@ -334,7 +361,7 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 			}
 			b = append(b, ']')
 		case "pageInfo":
-			info, _ := collect(w.oc, f.Selections, pageInfoTypes)
+			info := w.collect(f.Selections, pageInfoTypes)
 			n := len(w.page.Cursors)
 			b = append(b, '{')
 			for k, x := range info {
@@ -363,7 +390,7 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 }
 
 func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, top bool) ([]byte, bool) {
-	fields, _ := collect(w.oc, sel, userTypes)
+	fields := w.collect(sel, userTypes)
 	ok := true
 	b = append(b, '{')
 	for i, f := range fields {
@@ -411,7 +438,7 @@ func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, top bool
 			b = append(b, ']')
 		case "viewerCan":
 			a := portal.Can(w.viewer, u)
-			can, _ := collect(w.oc, f.Selections, actionTypes)
+			can := w.collect(f.Selections, actionTypes)
 			b = append(b, '{')
 			for k, c := range can {
 				b = key(b, k, c.Alias)

@@ -90,27 +90,28 @@ const (
 // pgtype values, which pgx plans without allocating (pointers to pointers
 // cost a plan per query).
 func scanUser(scan func(dest ...any) error) (*userRow, error) {
-	var (
+	var x struct { // one allocation for the row and its nullable columns
 		r                                     userRow
 		since, created, la, sent, nb, removed pgtype.Timestamptz
 		invitedBy                             pgtype.Text
-	)
+	}
+	r := &x.r
 	err := scan(&r.ID, &r.OrgID, &r.Email, &r.Name, &r.NameKey, &r.Role, &r.RoleOrder, &r.Status, &r.PasswordHash,
-		&r.TOTPSecret, &r.TwoFactorEnabled, &r.TOTPLastStep, &r.TOTPFailures, &since, &invitedBy,
-		&created, &la, &sent, &nb, &removed)
+		&r.TOTPSecret, &r.TwoFactorEnabled, &r.TOTPLastStep, &r.TOTPFailures, &x.since, &x.invitedBy,
+		&x.created, &x.la, &x.sent, &x.nb, &x.removed)
 	if err != nil {
 		return nil, err
 	}
-	r.CreatedAt = created.Time
+	r.CreatedAt = x.created.Time
 	r.TOTPFailuresSince, r.LastActiveAt, r.InvitationSentAt, r.SessionsNotBefore, r.RemovedAt =
-		timePtr(since), timePtr(la), timePtr(sent), timePtr(nb), timePtr(removed)
-	if invitedBy.Valid {
-		r.InvitedByID = &invitedBy.String
+		timePtr(&x.since), timePtr(&x.la), timePtr(&x.sent), timePtr(&x.nb), timePtr(&x.removed)
+	if x.invitedBy.Valid {
+		r.InvitedByID = &x.invitedBy.String
 	}
-	return &r, nil
+	return r, nil
 }
 
-func timePtr(t pgtype.Timestamptz) *time.Time {
+func timePtr(t *pgtype.Timestamptz) *time.Time {
 	if !t.Valid {
 		return nil
 	}
