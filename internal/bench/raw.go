@@ -93,6 +93,12 @@ const (
 )
 
 func scanUser(row pgx.Row) (*portal.User, error) {
+	u, _, _, err := scanUserKeys(row)
+	return u, err
+}
+
+// scanUserKeys also returns the row's sort keys (name_key, role_order).
+func scanUserKeys(row pgx.Row) (*portal.User, string, int, error) {
 	var (
 		u                            portal.User
 		nameKey, role, status        string
@@ -104,11 +110,34 @@ func scanUser(row pgx.Row) (*portal.User, error) {
 		&u.TOTPSecret, &u.TwoFactorEnabled, &u.TOTPLastStep, &u.TOTPFailures, &since, &u.InvitedByID, &created,
 		&la, &sent, &nb, &removed)
 	if err != nil {
-		return nil, err
+		return nil, "", 0, err
 	}
 	u.Role, u.Status, u.CreatedAt = access.Role(role), portal.Status(status), created.UTC()
 	u.TOTPFailuresSince, u.LastActiveAt, u.InvitationSentAt, u.SessionsNotBefore = utc(since), utc(la), utc(sent), utc(nb)
-	return &u, nil
+	return &u, nameKey, roleOrder, nil
+}
+
+// cursorOf is the cursor of a row in order o, as the store makes it.
+func cursorOf(u *portal.User, nameKey string, roleOrder int, o portal.UserOrder) string {
+	c := portal.Cursor{Field: o.Field, Desc: o.Desc, ID: u.ID}
+	var v string
+	switch o.Field {
+	case portal.OrderEmail:
+		v = u.Email
+	case portal.OrderRole:
+		v = strconv.Itoa(roleOrder)
+	case portal.OrderLastActive:
+		if u.LastActiveAt == nil {
+			return portal.EncodeCursor(c)
+		}
+		v = u.LastActiveAt.UTC().Format(time.RFC3339Nano)
+	case portal.OrderCreated:
+		v = u.CreatedAt.UTC().Format(time.RFC3339Nano)
+	default:
+		v = nameKey
+	}
+	c.Value = &v
+	return portal.EncodeCursor(c)
 }
 
 func utc(t *time.Time) *time.Time {
@@ -244,6 +273,8 @@ func (s *raw) users(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := make([]*portal.User, 0, n+1)
+	var lastKey string
+	var lastOrder int
 	for _, st := range stmts {
 		st.Args[len(st.Args)-1] = n + 1 - len(page)
 		rows, err := s.pool.Query(r.Context(), st.SQL, st.Args...)
@@ -252,11 +283,14 @@ func (s *raw) users(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for rows.Next() {
-			u, err := scanUser(rows)
+			u, key, order, err := scanUserKeys(rows)
 			if err != nil {
 				rows.Close()
 				fail(w, http.StatusInternalServerError, err)
 				return
+			}
+			if len(page) < n {
+				lastKey, lastOrder = key, order
 			}
 			page = append(page, u)
 		}
@@ -327,7 +361,7 @@ func (s *raw) users(w http.ResponseWriter, r *http.Request) {
 	if len(page) == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = str(b, portal.EncodeCursor(portal.CursorOf(page[len(page)-1], o)))
+		b = str(b, cursorOf(page[len(page)-1], lastKey, lastOrder, o))
 	}
 	b = append(b, `},"nodes":[`...)
 	for i, u := range page {
@@ -434,7 +468,7 @@ func (s *raw) changeRole(w http.ResponseWriter, r *http.Request) {
 				order = i
 			}
 		}
-		if _, err := tx.Exec(ctx, sqlSetRole, string(in.Role), order, u.ID, u.OrgID); err != nil {
+		if _, err := tx.Exec(ctx, sqlSetRole, string(in.Role), order, u.ID); err != nil {
 			return err
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)

@@ -262,24 +262,23 @@ func deepCursors(ctx context.Context, dbURL string, box *secretbox.Box, orgID st
 	defer db.Close()
 	type found struct {
 		ID           string     `bun:"id"`
-		Name         string     `bun:"name"`
+		NameKey      string     `bun:"name_key"`
 		LastActiveAt *time.Time `bun:"last_active_at"`
 	}
 	var u, a found
-	q := "SELECT id, name, last_active_at FROM users WHERE org_id = ? AND removed_at IS NULL ORDER BY %s LIMIT 1 OFFSET ?"
+	q := "SELECT id, name_key, last_active_at FROM users WHERE org_id = ? AND removed_at IS NULL ORDER BY %s LIMIT 1 OFFSET ?"
 	if err := db.Bun().NewRaw(fmt.Sprintf(q, "name_key, id"), orgID, row-1).Scan(ctx, &u); err != nil {
 		return "", "", err
 	}
-	byName = portal.EncodeCursor(portal.CursorOf(&portal.User{ID: u.ID, Name: u.Name}, portal.UserOrder{Field: portal.OrderName}))
+	byName = portal.EncodeCursor(portal.Cursor{Field: portal.OrderName, ID: u.ID, Value: &u.NameKey})
 	if err := db.Bun().NewRaw(fmt.Sprintf(q, "last_active_at DESC NULLS LAST, id DESC"), orgID, row-1).Scan(ctx, &a); err != nil {
 		return "", "", err
 	}
-	var la *time.Time
+	c := portal.Cursor{Field: portal.OrderLastActive, Desc: true, ID: a.ID}
 	if a.LastActiveAt != nil && !a.LastActiveAt.IsZero() {
-		t := a.LastActiveAt.UTC()
-		la = &t
+		v := a.LastActiveAt.UTC().Format(time.RFC3339Nano)
+		c.Value = &v
 	}
-	byActive = portal.EncodeCursor(portal.CursorOf(&portal.User{ID: a.ID, LastActiveAt: la},
-		portal.UserOrder{Field: portal.OrderLastActive, Desc: true}))
+	byActive = portal.EncodeCursor(c)
 	return byName, byActive, nil
 }

@@ -48,9 +48,17 @@ func (r *Redis) userKey(userID string) string  { return r.prefix + "u:" + userID
 // The field order of the session HASH as HMGET returns it in touchScript.
 var sessionFields = []string{"user", "org", "role", "stage", "fails", "created", "seen"}
 
-// KEYS: session, user set. ARGV: hash, user, org, role, stage, fails,
-// created, seen, session TTL ms, user set TTL ms, user key prefix.
+// KEYS: session, user set, and for a rotation the session it replaces.
+// ARGV: hash, user, org, role, stage, fails, created, seen, session TTL
+// ms, user set TTL ms, user key prefix, and for a rotation the replaced
+// hash. A rotation returns nil, writing nothing, unless the replaced
+// session exists and belongs to the user; then both steps are one.
 var createScript = redis.NewScript(`
+if KEYS[3] then
+  if redis.call('HGET', KEYS[3], 'user') ~= ARGV[2] then return false end
+  redis.call('DEL', KEYS[3])
+  redis.call('SREM', KEYS[2], ARGV[12])
+end
 local old = redis.call('HGET', KEYS[1], 'user')
 if old then
   redis.call('DEL', KEYS[1])
@@ -116,20 +124,40 @@ return 1
 // Create stores s and adds it to its user's index. A session with the
 // same hash is replaced.
 func (r *Redis) Create(ctx context.Context, s *portal.Session) error {
+	err := r.create(ctx, s, "")
+	if err != nil && !errors.Is(err, errInvalidSession) {
+		return unavailable("create", err)
+	}
+	return err
+}
+
+// Rotate replaces session old by next in one script.
+func (r *Redis) Rotate(ctx context.Context, old string, next *portal.Session) error {
+	err := r.create(ctx, next, old)
+	if errors.Is(err, redis.Nil) {
+		return portal.ErrNoSession
+	}
+	if err != nil && !errors.Is(err, errInvalidSession) {
+		return unavailable("rotate", err)
+	}
+	return err
+}
+
+// create runs createScript for s, replacing the session replaced unless
+// that is "".
+func (r *Redis) create(ctx context.Context, s *portal.Session, replaced string) error {
 	if s.Hash == "" || s.UserID == "" {
 		return errInvalidSession
 	}
-	err := createScript.Run(ctx, r.client,
-		[]string{r.sessionKey(s.Hash), r.userKey(s.UserID)},
-		s.Hash, s.UserID, s.OrgID, string(s.Role), string(s.Stage), s.FailedCodes,
+	keys := []string{r.sessionKey(s.Hash), r.userKey(s.UserID)}
+	args := []any{s.Hash, s.UserID, s.OrgID, string(s.Role), string(s.Stage), s.FailedCodes,
 		s.CreatedAt.UnixMilli(), s.LastSeenAt.UnixMilli(),
 		(min(r.idle, r.maxAge) + ttlSlack).Milliseconds(),
-		(r.maxAge + ttlSlack).Milliseconds(), r.userKey(""),
-	).Err()
-	if err != nil {
-		return unavailable("create", err)
+		(r.maxAge + ttlSlack).Milliseconds(), r.userKey("")}
+	if replaced != "" {
+		keys, args = append(keys, r.sessionKey(replaced)), append(args, replaced)
 	}
-	return nil
+	return createScript.Run(ctx, r.client, keys, args...).Err()
 }
 
 // Touch returns the session with LastSeenAt moved to now (it never moves

@@ -90,7 +90,7 @@ func atRow(tb testing.TB, db *store.DB, orgID string, o portal.UserOrder, row in
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := portal.CursorOf(u, o)
+	c := store.CursorOf(u, o)
 	return &c
 }
 
@@ -123,7 +123,7 @@ func (h *captureHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 func listSQL(t *testing.T, db *store.DB, orgID string, q portal.ListQuery) ([]*portal.User, []store.Statement) {
 	t.Helper()
 	ctx := context.Background()
-	users, err := db.ListUsers(ctx, orgID, q)
+	users, _, err := db.ListUsers(ctx, orgID, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestListUsesIndexAt100k(t *testing.T) {
 var benchOrders = []portal.UserOrder{{Field: portal.OrderName}, {Field: portal.OrderLastActive, Desc: true}}
 
 func benchPage(b *testing.B, db *store.DB, orgID string, q portal.ListQuery) {
-	users, err := db.ListUsers(context.Background(), orgID, q)
+	users, _, err := db.ListUsers(context.Background(), orgID, q)
 	if err != nil || len(users) != q.Limit {
 		b.Fatalf("ListUsers: %d users, %v", len(users), err)
 	}

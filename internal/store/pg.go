@@ -79,7 +79,7 @@ const (
 	SQLUserByEmail  = "SELECT " + UserColumns + " FROM users WHERE removed_at IS NULL AND lower(email) = $1"
 	SQLUsersByID    = "SELECT " + UserColumns + " FROM users WHERE removed_at IS NULL AND org_id = $1 AND id = ANY($2)"
 	SQLTouchActive  = "UPDATE users SET last_active_at = $1 WHERE id = $2 AND removed_at IS NULL AND (last_active_at IS NULL OR last_active_at <= $3)"
-	SQLSetRole      = "UPDATE users SET role = $1, role_order = $2 WHERE id = $3 AND org_id = $4 AND removed_at IS NULL"
+	SQLSetRole      = "UPDATE users SET role = $1, role_order = $2 WHERE id = $3 AND removed_at IS NULL"
 	SQLAddAudit     = "INSERT INTO audit_log (id, org_id, actor_id, action, target_id, before_role, after_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 	SQLDeliveryFail = `SELECT user_id, status, sent_at FROM (
 		SELECT user_id, status, sent_at, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS n
@@ -159,22 +159,29 @@ func (s *DB) pgUser(ctx context.Context, stmt, orgID, id string) (*portal.User, 
 
 // pgQueryUsers runs a statement returning rows of UserColumns.
 func (s *DB) pgQueryUsers(ctx context.Context, out []*portal.User, stmt string, args ...any) ([]*portal.User, error) {
+	err := s.pgQueryRows(ctx, func(r *userRow) { out = append(out, r.user()) }, stmt, args...)
+	return out, err
+}
+
+// pgQueryRows runs a statement returning rows of UserColumns, handing
+// each to read.
+func (s *DB) pgQueryRows(ctx context.Context, read func(*userRow), stmt string, args ...any) error {
 	if tx, ok := s.sqlTx(); ok {
 		rows, err := tx.QueryContext(ctx, stmt, args...)
 		if err != nil {
-			return nil, translate(err)
+			return translate(err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			r, err := scanUser(rows.Scan)
 			if err != nil {
-				return nil, translate(err)
+				return translate(err)
 			}
-			out = append(out, r.user())
+			read(r)
 		}
-		return out, translate(rows.Err())
+		return translate(rows.Err())
 	}
-	err := s.native(ctx, func(c *pgx.Conn) error {
+	return s.native(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, stmt, args...)
 		if err != nil {
 			return err
@@ -185,11 +192,10 @@ func (s *DB) pgQueryUsers(ctx context.Context, out []*portal.User, stmt string, 
 			if err != nil {
 				return err
 			}
-			out = append(out, r.user())
+			read(r)
 		}
 		return rows.Err()
 	})
-	return out, err
 }
 
 // pgExec runs a statement with parameters and returns the rows it affected.
@@ -222,7 +228,7 @@ type Statement struct {
 // last activity reaches across its NULLs). The LIMIT of a later statement
 // is lowered by the rows the earlier ones found.
 func ListStatements(orgID string, lq portal.ListQuery) ([]Statement, error) {
-	if err := validSearch(lq.Filter); err != nil {
+	if err := lq.Check(); err != nil {
 		return nil, err
 	}
 	col, ok := orderColumn[lq.Order.Field]
@@ -266,7 +272,7 @@ func ListStatements(orgID string, lq portal.ListQuery) ([]Statement, error) {
 		return []Statement{{base + tail + p(&args, lq.Limit), args}}, nil
 	}
 	c := lq.After
-	if c.Field != lq.Order.Field || c.Desc != lq.Order.Desc || !validID(c.ID) {
+	if !validID(c.ID) {
 		return nil, errInvalidCursor
 	}
 	v, err := cursorValue(c)
@@ -305,26 +311,31 @@ func ListStatements(orgID string, lq portal.ListQuery) ([]Statement, error) {
 }
 
 // pgListUsers runs ListStatements until the page is full.
-func (s *DB) pgListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, error) {
+func (s *DB) pgListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, []portal.Cursor, error) {
 	stmts, err := ListStatements(orgID, lq)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]*portal.User, 0, max(lq.Limit, 0))
+	users := make([]*portal.User, 0, max(lq.Limit, 0))
+	var cursors []portal.Cursor
+	read := func(r *userRow) {
+		users = append(users, r.user())
+		cursors = append(cursors, r.cursor(lq.Order))
+	}
 	for _, st := range stmts {
 		if lq.Limit > 0 {
-			st.Args[len(st.Args)-1] = lq.Limit - len(out)
+			st.Args[len(st.Args)-1] = lq.Limit - len(users)
 		} else {
 			st.Args[len(st.Args)-1] = nil // LIMIT NULL: every row
 		}
-		if out, err = s.pgQueryUsers(ctx, out, st.SQL, st.Args...); err != nil {
-			return nil, err
+		if err := s.pgQueryRows(ctx, read, st.SQL, st.Args...); err != nil {
+			return nil, nil, err
 		}
-		if lq.Limit > 0 && len(out) >= lq.Limit {
+		if lq.Limit > 0 && len(users) >= lq.Limit {
 			break
 		}
 	}
-	return out, nil
+	return users, cursors, nil
 }
 
 // pgDelivery runs SQLDeliveryFail.
