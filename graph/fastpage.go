@@ -10,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/clientportal/portal/graph/model"
+	"github.com/clientportal/portal/internal/access"
 	"github.com/clientportal/portal/internal/portal"
 )
 
@@ -104,7 +105,7 @@ func (p pageWriter) me(ctx context.Context, field graphql.CollectedField, oc *gr
 	if err != nil {
 		return next(ctx)
 	}
-	page := &portal.UserPage{Users: []*portal.User{u}}
+	page := &portal.UserPage{Users: []*portal.User{u}} // no Actions: computed for the one user
 	w := &pageData{oc: oc, page: page, viewer: portal.ViewerFrom(ctx)}
 	if plan.inviters {
 		if w.inviters, err = p.inviters(ctx, page); err != nil {
@@ -116,7 +117,7 @@ func (p pageWriter) me(ctx context.Context, field graphql.CollectedField, oc *gr
 			return next(ctx)
 		}
 	}
-	b, ok := w.user(make([]byte, 0, 512), field.Selections, u, true)
+	b, ok := w.user(make([]byte, 0, 512), field.Selections, u, 0)
 	if !ok {
 		return next(ctx)
 	}
@@ -331,7 +332,7 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				if b, ok = w.user(b, f.Selections, u, true); !ok {
+				if b, ok = w.user(b, f.Selections, u, j); !ok {
 					return nil, false
 				}
 			}
@@ -350,9 +351,9 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 					case "__typename":
 						b = jsonString(b, "UserEdge")
 					case "cursor":
-						b = jsonString(b, w.page.Cursors[j])
+						b = jsonString(b, w.page.Cursor(j))
 					case "node":
-						if b, ok = w.user(b, e.Selections, u, true); !ok {
+						if b, ok = w.user(b, e.Selections, u, j); !ok {
 							return nil, false
 						}
 					}
@@ -362,7 +363,7 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 			b = append(b, ']')
 		case "pageInfo":
 			info := w.collect(f.Selections, pageInfoTypes)
-			n := len(w.page.Cursors)
+			n := len(w.page.Users)
 			b = append(b, '{')
 			for k, x := range info {
 				b = key(b, k, x.Alias)
@@ -377,9 +378,9 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 					if n == 0 {
 						b = append(b, "null"...)
 					} else if x.Name == "startCursor" {
-						b = jsonString(b, w.page.Cursors[0])
+						b = jsonString(b, w.page.Cursor(0))
 					} else {
-						b = jsonString(b, w.page.Cursors[n-1])
+						b = jsonString(b, w.page.Cursor(n-1))
 					}
 				}
 			}
@@ -389,7 +390,17 @@ func (w *pageData) connection(b []byte, sel ast.SelectionSet) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
-func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, top bool) ([]byte, bool) {
+// actions is what the viewer may do to u: from the page when u is the
+// page's i-th user (worked out once per page), else computed.
+func (w *pageData) actions(u *portal.User, i int) (portal.Actions, []access.Role) {
+	if i >= 0 && i < len(w.page.Actions) && i < len(w.page.Assignable) && w.page.Users[i] == u {
+		return w.page.Actions[i], w.page.Assignable[i]
+	}
+	return portal.Can(w.viewer, u), portal.AssignableRoles(w.viewer, u)
+}
+
+// user writes u, the page's at-th user (or -1: an inviter).
+func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, at int) ([]byte, bool) {
 	fields := w.collect(sel, userTypes)
 	ok := true
 	b = append(b, '{')
@@ -429,7 +440,8 @@ func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, top bool
 			b = strconv.AppendBool(b, u.Status == portal.StatusInvited && w.failed[u.ID])
 		case "assignableRoles":
 			b = append(b, '[')
-			for j, r := range portal.AssignableRoles(w.viewer, u) {
+			_, roles := w.actions(u, at)
+			for j, r := range roles {
 				if j > 0 {
 					b = append(b, ',')
 				}
@@ -437,7 +449,7 @@ func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, top bool
 			}
 			b = append(b, ']')
 		case "viewerCan":
-			a := portal.Can(w.viewer, u)
+			a, _ := w.actions(u, at)
 			can := w.collect(f.Selections, actionTypes)
 			b = append(b, '{')
 			for k, c := range can {
@@ -465,7 +477,7 @@ func (w *pageData) user(b []byte, sel ast.SelectionSet, u *portal.User, top bool
 			}
 			if inv == nil {
 				b = append(b, "null"...)
-			} else if b, ok = w.user(b, f.Selections, inv, false); !ok {
+			} else if b, ok = w.user(b, f.Selections, inv, -1); !ok {
 				return nil, false
 			}
 		}
