@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/clientportal/portal/graph"
 	"github.com/clientportal/portal/internal/config"
+	"github.com/clientportal/portal/internal/health"
 	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
 	"github.com/clientportal/portal/internal/querycache"
@@ -132,6 +134,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 			db.Close()
 			return nil, fmt.Errorf("PORTAL_REDIS_URL: %w", err)
 		}
+		failFast(opt)
 		a.redis = redis.NewUniversalClient(opt)
 		// The hash tag keeps a session and its user's index in one
 		// Cluster slot, as the session scripts touch both at once.
@@ -164,6 +167,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	return a, nil
 }
 
+// failFast bounds what an unreachable Redis costs a request: two tries of
+// at most 400 ms each, so that even a Redis that accepts connections but
+// never answers is reported (503 SERVICE_UNAVAILABLE) within a second.
+func failFast(opt *redis.UniversalOptions) {
+	const d = 400 * time.Millisecond
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = d, d, d, d
+	opt.MaxRetries = 1
+}
+
 func (a *app) close() {
 	if a.redis != nil {
 		a.redis.Close()
@@ -171,25 +183,21 @@ func (a *app) close() {
 	a.db.Close()
 }
 
-// ready reports whether the database and the session store answer.
-func (a *app) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := a.db.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	if err := a.sessions.Ping(ctx); err != nil {
-		return fmt.Errorf("session store: %w", err)
-	}
-	return nil
+// dependencies watches the database and the session store: requests are
+// answered 503 while either is unreachable, /readyz fails, and each
+// failing one is logged once per interval with its cause.
+func (a *app) dependencies() *health.Monitor {
+	return health.New(a.log, health.Options{},
+		health.Probe{Name: "database", Ping: a.db.Ping},
+		health.Probe{Name: "session store", Ping: a.sessions.Ping})
 }
 
 // routes is the HTTP surface of DESIGN.md section 8.
-func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handler {
+func (a *app) routes(draining *atomic.Bool, deps *health.Monitor, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	proxies, _ := a.cfg.Proxies() // checked by config.Load
 	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.Production(),
-		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Log: a.log})
+		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Dependencies: deps, Log: a.log})
 	mux.Handle("/graphql", gql)
 	if !a.cfg.Production() {
 		mux.Handle("GET /graphiql", graph.Playground("/graphql"))
@@ -203,8 +211,9 @@ func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handl
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
-		if err := a.ready(r.Context()); err != nil {
-			a.log.Warn("not ready", "err", err)
+		// A check now (the monitor logs what fails), not the last one.
+		if err := deps.Check(r.Context()); err != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(graph.RetryAfterSeconds))
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -280,7 +289,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		outboxCollector{a.db})
 	var draining atomic.Bool
-	srv := &http.Server{Addr: cfg.Addr, Handler: a.routes(&draining, reg),
+	deps := a.dependencies()
+	srv := &http.Server{Addr: cfg.Addr, Handler: a.routes(&draining, deps, reg),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -294,6 +304,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if a.memory != nil {
 		go a.memory.Run(workerCtx, portal.SystemClock{}, time.Minute)
 	}
+	go deps.Run(workerCtx)
 
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
