@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,9 +32,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/cors"
 
 	"github.com/clientportal/portal/graph"
 	"github.com/clientportal/portal/internal/config"
+	"github.com/clientportal/portal/internal/console"
 	"github.com/clientportal/portal/internal/health"
 	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
@@ -196,12 +199,21 @@ func (a *app) dependencies() *health.Monitor {
 func (a *app) routes(draining *atomic.Bool, deps *health.Monitor, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	proxies, _ := a.cfg.Proxies() // checked by config.Load
-	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.Production(),
-		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Dependencies: deps, Log: a.log})
-	mux.Handle("/graphql", gql)
+	origins, _ := a.cfg.Origins() // checked by config.Load
+	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.SecureCookies(),
+		CookieSameSite: a.cfg.SameSite(), CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq,
+		Dependencies: deps, Log: a.log})
+	mux.Handle("/graphql", allowOrigins(origins, gql))
+	// The web console, in production too.
+	web := console.Handler(console.Options{IdleTimeout: a.cfg.IdleTimeout, RoleChangeImmediate: a.cfg.RoleChange == "immediate"})
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /accept-invitation", web)
+	mux.Handle("GET /reset-password", web)
+	mux.Handle("GET /assets/", web)
 	if !a.cfg.Production() {
-		mux.Handle("GET /graphiql", graph.Playground("/graphql"))
-		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+		graphiql := graph.Playground("/graphql")
+		mux.Handle("GET /graphiql", graphiql)
+		mux.Handle("GET /graphiql/assets/", graphiql)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -222,7 +234,36 @@ func (a *app) routes(draining *atomic.Bool, deps *health.Monitor, reg *prometheu
 	if a.cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler(reg))
 	}
-	return instrument(reg, mux)
+	return instrument(reg, secure(mux))
+}
+
+// allowOrigins lets browser pages on origins (and only those) call next
+// with credentials. Preflights from any other origin get no grant, and with
+// no origins listed only same-origin pages can read the answers.
+func allowOrigins(origins []string, next http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	return cors.New(cors.Options{
+		// Never cors' default of every origin: an empty list allows none.
+		AllowOriginFunc:  func(origin string) bool { return allowed[strings.ToLower(origin)] },
+		AllowCredentials: true,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Content-Type", "Authorization", "Accept"},
+		ExposedHeaders:   []string{"Retry-After"}, // with 503 and RATE_LIMITED answers
+		MaxAge:           600,
+	}).Handler(next)
+}
+
+// secure gives every answer the browser-facing security headers; the
+// console and GraphiQL pages replace the Content-Security-Policy with their
+// own (just as strict: no inline script, nothing from another origin).
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		console.SecurityHeaders(w.Header(), "default-src 'none'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
@@ -240,7 +281,7 @@ func instrument(reg *prometheus.Registry, next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		route := r.URL.Path
 		switch route {
-		case "/graphql", "/graphiql", "/healthz", "/readyz", "/metrics", "/":
+		case "/graphql", "/graphiql", "/healthz", "/readyz", "/metrics", "/", "/accept-invitation", "/reset-password":
 		default:
 			route = "other"
 		}

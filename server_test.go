@@ -153,9 +153,10 @@ func gql(url, query string) (map[string]any, error) {
 
 func TestServeRoutesAndGracefulShutdown(t *testing.T) {
 	base, stop, logs := startServer(t, devEnv(t))
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/graphiql": 200, "/": 302, "/metrics": 200} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/graphiql": 200, "/": 200, "/metrics": 200,
+		"/accept-invitation": 200, "/reset-password": 200, "/assets/app.js": 200, "/graphiql/assets/graphiql.min.js": 200, "/nope": 404} {
 		if code, body := get(t, base+path); code != want {
-			t.Errorf("GET %s = %d %q, want %d", path, code, body, want)
+			t.Errorf("GET %s = %d %.200q, want %d", path, code, body, want)
 		}
 	}
 	_, metrics := get(t, base+"/metrics")

@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	RoleDefinition() RoleDefinitionResolver
+	TwoFactorEnrollment() TwoFactorEnrollmentResolver
 	User() UserResolver
 	UserConnection() UserConnectionResolver
 }
@@ -111,6 +112,7 @@ type ComplexityRoot struct {
 
 	RoleDefinition struct {
 		AssignableRoles func(childComplexity int) int
+		CanReadAuditLog func(childComplexity int) int
 		Description     func(childComplexity int) int
 		Name            func(childComplexity int) int
 		Permissions     func(childComplexity int) int
@@ -120,6 +122,7 @@ type ComplexityRoot struct {
 
 	TwoFactorEnrollment struct {
 		OtpauthURL func(childComplexity int) int
+		QRCode     func(childComplexity int) int
 		Secret     func(childComplexity int) int
 	}
 
@@ -206,6 +209,10 @@ type RoleDefinitionResolver interface {
 	Rank(ctx context.Context, obj *access.Definition) (int, error)
 	Permissions(ctx context.Context, obj *access.Definition) ([]access.Permission, error)
 	AssignableRoles(ctx context.Context, obj *access.Definition) ([]access.Role, error)
+	CanReadAuditLog(ctx context.Context, obj *access.Definition) (bool, error)
+}
+type TwoFactorEnrollmentResolver interface {
+	QRCode(ctx context.Context, obj *model.TwoFactorEnrollment) (string, error)
 }
 type UserResolver interface {
 	InvitedBy(ctx context.Context, obj *portal.User) (*portal.User, error)
@@ -564,6 +571,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RoleDefinition.AssignableRoles(childComplexity), true
+	case "RoleDefinition.canReadAuditLog":
+		if e.ComplexityRoot.RoleDefinition.CanReadAuditLog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleDefinition.CanReadAuditLog(childComplexity), true
 	case "RoleDefinition.description":
 		if e.ComplexityRoot.RoleDefinition.Description == nil {
 			break
@@ -601,6 +614,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TwoFactorEnrollment.OtpauthURL(childComplexity), true
+	case "TwoFactorEnrollment.qrCode":
+		if e.ComplexityRoot.TwoFactorEnrollment.QRCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TwoFactorEnrollment.QRCode(childComplexity), true
 	case "TwoFactorEnrollment.secret":
 		if e.ComplexityRoot.TwoFactorEnrollment.Secret == nil {
 			break
@@ -1136,6 +1155,16 @@ type AuditEntryConnection {
   nodes: [AuditEntry!]!
   pageInfo: PageInfo!
 }
+
+extend type TwoFactorEnrollment {
+  "A QR code of otpauthUrl, as a data:image/png;base64 URL ready for an <img src>: no frontend needs a QR library."
+  qrCode: String!
+}
+
+extend type RoleDefinition {
+  "Whether holders of this role may read the audit log (auditLog)."
+  canReadAuditLog: Boolean!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1240,6 +1269,8 @@ func (ec *executionContext) childFields_RoleDefinition(ctx context.Context, fiel
 		return ec.fieldContext_RoleDefinition_permissions(ctx, field)
 	case "assignableRoles":
 		return ec.fieldContext_RoleDefinition_assignableRoles(ctx, field)
+	case "canReadAuditLog":
+		return ec.fieldContext_RoleDefinition_canReadAuditLog(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoleDefinition", field.Name)
 }
@@ -1250,6 +1281,8 @@ func (ec *executionContext) childFields_TwoFactorEnrollment(ctx context.Context,
 		return ec.fieldContext_TwoFactorEnrollment_secret(ctx, field)
 	case "otpauthUrl":
 		return ec.fieldContext_TwoFactorEnrollment_otpauthUrl(ctx, field)
+	case "qrCode":
+		return ec.fieldContext_TwoFactorEnrollment_qrCode(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TwoFactorEnrollment", field.Name)
 }
@@ -3270,6 +3303,29 @@ func (ec *executionContext) fieldContext_RoleDefinition_assignableRoles(_ contex
 	return graphql.NewScalarFieldContext("RoleDefinition", field, true, true, errors.New("field of type Role does not have child fields"))
 }
 
+func (ec *executionContext) _RoleDefinition_canReadAuditLog(ctx context.Context, field graphql.CollectedField, obj *access.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleDefinition_canReadAuditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RoleDefinition().CanReadAuditLog(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoleDefinition_canReadAuditLog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoleDefinition", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
 func (ec *executionContext) _TwoFactorEnrollment_secret(ctx context.Context, field graphql.CollectedField, obj *model.TwoFactorEnrollment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3314,6 +3370,29 @@ func (ec *executionContext) _TwoFactorEnrollment_otpauthUrl(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_TwoFactorEnrollment_otpauthUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TwoFactorEnrollment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TwoFactorEnrollment_qrCode(ctx context.Context, field graphql.CollectedField, obj *model.TwoFactorEnrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TwoFactorEnrollment_qrCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TwoFactorEnrollment().QRCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TwoFactorEnrollment_qrCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TwoFactorEnrollment", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *portal.User) (ret graphql.Marshaler) {
@@ -6326,6 +6405,44 @@ func (ec *executionContext) _RoleDefinition(ctx context.Context, sel ast.Selecti
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "canReadAuditLog":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._RoleDefinition_canReadAuditLog(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6362,13 +6479,51 @@ func (ec *executionContext) _TwoFactorEnrollment(ctx context.Context, sel ast.Se
 		case "secret":
 			out.Values[i] = ec._TwoFactorEnrollment_secret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "otpauthUrl":
 			out.Values[i] = ec._TwoFactorEnrollment_otpauthUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "qrCode":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._TwoFactorEnrollment_qrCode(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/core"
@@ -29,6 +28,8 @@ type Options struct {
 	Dev bool
 	// SecureCookies marks the session cookie Secure (production).
 	SecureCookies bool
+	// CookieSameSite is the session cookie's SameSite mode; zero means Lax.
+	CookieSameSite http.SameSite
 	// CookieMaxAge is the session cookie's lifetime (the session's maximum age).
 	CookieMaxAge time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
@@ -170,11 +171,6 @@ func pageCost(child int, first *int) int {
 		n = *first
 	}
 	return 1 + n*child
-}
-
-// Playground returns the GraphiQL page for endpoint.
-func Playground(endpoint string) http.Handler {
-	return playground.Handler("Client Portal", endpoint)
 }
 
 // shapeLimit refuses operations nested deeper than MaxDepth (introspection

@@ -173,6 +173,16 @@ func (r *roleDefinitionResolver) AssignableRoles(ctx context.Context, obj *acces
 	return access.Assignable(obj.Role), nil
 }
 
+// CanReadAuditLog is the resolver for the canReadAuditLog field.
+func (r *roleDefinitionResolver) CanReadAuditLog(ctx context.Context, obj *access.Definition) (bool, error) {
+	return access.CanReadAudit(obj.Role), nil
+}
+
+// QRCode is the resolver for the qrCode field.
+func (r *twoFactorEnrollmentResolver) QRCode(ctx context.Context, obj *model.TwoFactorEnrollment) (string, error) {
+	return qrDataURL(obj.OtpauthURL)
+}
+
 // InvitedBy is the resolver for the invitedBy field.
 func (r *userResolver) InvitedBy(ctx context.Context, obj *portal.User) (*portal.User, error) {
 	return loadUser(ctx, obj.OrgID, obj.InvitedByID)
@@ -246,6 +256,11 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // RoleDefinition returns RoleDefinitionResolver implementation.
 func (r *Resolver) RoleDefinition() RoleDefinitionResolver { return &roleDefinitionResolver{r} }
 
+// TwoFactorEnrollment returns TwoFactorEnrollmentResolver implementation.
+func (r *Resolver) TwoFactorEnrollment() TwoFactorEnrollmentResolver {
+	return &twoFactorEnrollmentResolver{r}
+}
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
@@ -259,6 +274,7 @@ type (
 	mutationResolver             struct{ *Resolver }
 	queryResolver                struct{ *Resolver }
 	roleDefinitionResolver       struct{ *Resolver }
+	twoFactorEnrollmentResolver  struct{ *Resolver }
 	userResolver                 struct{ *Resolver }
 	userConnectionResolver       struct{ *Resolver }
 )

@@ -19,9 +19,10 @@ import (
 const CookieName = "portal_session"
 
 type cookieJar struct {
-	w      http.ResponseWriter
-	secure bool
-	maxAge time.Duration
+	w        http.ResponseWriter
+	secure   bool
+	sameSite http.SameSite
+	maxAge   time.Duration
 }
 
 type cookieKey struct{}
@@ -61,7 +62,10 @@ func authenticate(svc *portal.Service, o Options, next http.Handler) http.Handle
 		if ip := clientIP(r, o.TrustedProxies); ip != "" {
 			ctx = portal.WithClientIP(ctx, ip)
 		}
-		jar := &cookieJar{w: w, secure: o.SecureCookies, maxAge: o.CookieMaxAge}
+		jar := &cookieJar{w: w, secure: o.SecureCookies, sameSite: o.CookieSameSite, maxAge: o.CookieMaxAge}
+		if jar.sameSite == 0 {
+			jar.sameSite = http.SameSiteLaxMode
+		}
 		ctx = context.WithValue(ctx, cookieKey{}, jar)
 		if token, fromCookie := tokenFrom(r); token != "" {
 			ctx = context.WithValue(ctx, credentialsKey{}, credentials{token, fromCookie})
@@ -144,7 +148,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 
 func (j *cookieJar) set(value string, maxAge int) {
 	http.SetCookie(j.w, &http.Cookie{Name: CookieName, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: j.secure, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: j.secure || j.sameSite == http.SameSiteNoneMode, SameSite: j.sameSite})
 }
 
 // setSessionCookie sets the cookie for a login step's session token.

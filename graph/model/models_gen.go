@@ -69,6 +69,8 @@ type TwoFactorEnrollment struct {
 	Secret string `json:"secret"`
 	// otpauth:// URI for QR codes.
 	OtpauthURL string `json:"otpauthUrl"`
+	// A QR code of otpauthUrl, as a data:image/png;base64 URL ready for an <img src>: no frontend needs a QR library.
+	QRCode string `json:"qrCode"`
 }
 
 type UserEdge struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -46,6 +47,15 @@ type Config struct {
 	MetricsAddr string `env:"PORTAL_METRICS_ADDR"`
 	// ShutdownTimeout bounds how long in-flight requests may drain.
 	ShutdownTimeout time.Duration `env:"PORTAL_SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// CORSOrigins lists the origins (scheme://host[:port], comma separated)
+	// whose browser pages may call /graphql with credentials. Empty: the
+	// same origin only.
+	CORSOrigins []string `env:"PORTAL_CORS_ORIGINS" envSeparator:","`
+	// CookieSameSite is the session cookie's SameSite attribute: lax (the
+	// default: the console, or a frontend on the same site), strict, or
+	// none (a frontend on another site; the cookie is then Secure, so the
+	// API must be served over HTTPS or from localhost).
+	CookieSameSite string `env:"PORTAL_COOKIE_SAMESITE" envDefault:"lax"`
 }
 
 // Production reports whether PORTAL_ENV is production.
@@ -117,6 +127,12 @@ func (c *Config) check() error {
 	if _, err := c.Proxies(); err != nil {
 		return err
 	}
+	if _, err := c.Origins(); err != nil {
+		return err
+	}
+	if c.CookieSameSite != "lax" && c.CookieSameSite != "strict" && c.CookieSameSite != "none" {
+		return bad("PORTAL_COOKIE_SAMESITE", "must be lax, strict or none, not %q", c.CookieSameSite)
+	}
 	if c.Production() {
 		switch {
 		case c.SMTPURL == "":
@@ -148,6 +164,46 @@ func (c *Config) Proxies() ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// Origins parses CORSOrigins: each entry exactly an origin, such as
+// https://app.example.com or http://localhost:3000 (no path, no wildcard:
+// credentials are never granted to every origin). In production only
+// https origins are accepted.
+func (c *Config) Origins() ([]string, error) {
+	var out []string
+	for _, s := range c.CORSOrigins {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.Contains(u.Host, "*") {
+			return nil, bad("PORTAL_CORS_ORIGINS", "%q is not an origin such as https://app.example.com", s)
+		}
+		if c.Production() && u.Scheme != "https" {
+			return nil, bad("PORTAL_CORS_ORIGINS", "%q must be https:// in production", s)
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out, nil
+}
+
+// SameSite is the session cookie's SameSite mode.
+func (c *Config) SameSite() http.SameSite {
+	switch c.CookieSameSite {
+	case "strict":
+		return http.SameSiteStrictMode
+	case "none":
+		return http.SameSiteNoneMode
+	}
+	return http.SameSiteLaxMode
+}
+
+// SecureCookies reports whether the session cookie is marked Secure: in
+// production, and whenever SameSite is none (browsers refuse a SameSite=None
+// cookie without Secure).
+func (c *Config) SecureCookies() bool { return c.Production() || c.CookieSameSite == "none" }
 
 // Key returns the encryption key: PORTAL_ENCRYPTION_KEY, or in development
 // the key in KeyFile, created on first use (so that a restart can still

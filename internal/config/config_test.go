@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PORTAL_ENCRYPTION_KEY": "c2hvcnQ="}, "PORTAL_ENCRYPTION_KEY"},
 		{map[string]string{"PORTAL_MIGRATE_ON_START": "maybe"}, "PORTAL_MIGRATE_ON_START"},
 		{map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "PORTAL_TRUSTED_PROXIES"},
+		{map[string]string{"PORTAL_CORS_ORIGINS": "*"}, "PORTAL_CORS_ORIGINS"},
+		{map[string]string{"PORTAL_CORS_ORIGINS": "https://app.example.com/path"}, "PORTAL_CORS_ORIGINS"},
+		{map[string]string{"PORTAL_CORS_ORIGINS": "https://*.example.com"}, "PORTAL_CORS_ORIGINS"},
+		{map[string]string{"PORTAL_CORS_ORIGINS": "app.example.com"}, "PORTAL_CORS_ORIGINS"},
+		{map[string]string{"PORTAL_COOKIE_SAMESITE": "lenient"}, "PORTAL_COOKIE_SAMESITE"},
+		{with(prod, "PORTAL_CORS_ORIGINS", "http://app.example.com"), "PORTAL_CORS_ORIGINS"},
 		{with(prod, "PORTAL_SMTP_URL", ""), "PORTAL_SMTP_URL"},
 		{with(prod, "PORTAL_ENCRYPTION_KEY", ""), "PORTAL_ENCRYPTION_KEY"},
 		{with(prod, "PORTAL_PUBLIC_URL", "http://p.example.com"), "PORTAL_PUBLIC_URL"},
@@ -101,5 +108,30 @@ func TestTrustedProxies(t *testing.T) {
 	p, err := c.Proxies()
 	if err != nil || len(p) != 3 || p[0].String() != "10.0.0.0/8" || p[1].String() != "192.168.1.1/32" || p[2].String() != "fd00::/8" {
 		t.Fatalf("Proxies = %v, %v", p, err)
+	}
+}
+
+func TestCORSOriginsAndCookies(t *testing.T) {
+	c, err := Load(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := c.Origins(); len(o) != 0 || c.SameSite() != http.SameSiteLaxMode || c.SecureCookies() {
+		t.Fatalf("defaults: origins %v, SameSite %v, Secure %v; want none, Lax, not Secure", o, c.SameSite(), c.SecureCookies())
+	}
+	c, err = Load(map[string]string{"PORTAL_CORS_ORIGINS": "https://App.Example.com, http://localhost:3000/", "PORTAL_COOKIE_SAMESITE": "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := c.Origins()
+	if strings.Join(o, " ") != "https://app.example.com http://localhost:3000" {
+		t.Fatalf("origins = %q", o)
+	}
+	if c.SameSite() != http.SameSiteNoneMode || !c.SecureCookies() {
+		t.Fatalf("SameSite=none: got %v, Secure %v; want None and Secure", c.SameSite(), c.SecureCookies())
+	}
+	c, _ = Load(map[string]string{"PORTAL_COOKIE_SAMESITE": "strict"})
+	if c.SameSite() != http.SameSiteStrictMode || c.SecureCookies() {
+		t.Fatalf("strict: got %v, Secure %v", c.SameSite(), c.SecureCookies())
 	}
 }
