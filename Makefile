@@ -5,8 +5,9 @@
 #                   sessions only: a quick local loop that needs nothing installed
 #   make generate   regenerate gqlgen code from schema.graphqls
 #   make check      vet, gofmt, and that generated code is current
+#   make bench      ours vs a raw handler, A/B (BENCH=-quick for a one-minute run)
 
-.PHONY: run test test-quick generate check bench
+.PHONY: run test test-quick generate check bench bench-micro
 run:
 	go run .
 
@@ -25,4 +26,7 @@ check:
 	@go tool gqlgen generate && git diff --exit-code -- graph/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
 
 bench:
+	go run ./internal/bench $(BENCH)
+
+bench-micro:
 	go test -run '^$$' -bench . -benchtime 200x ./internal/store/ ./graph/

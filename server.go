@@ -382,7 +382,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutCtx)
-	stopWorker() // lets an in-flight email finish
+	a.svc.WaitActivity() // last-active writes still running
+	stopWorker()         // lets an in-flight email finish
 	<-workerDone
 	a.svc.Flush() // audit entries of the last failed logins
 	if errors.Is(err, http.ErrServerClosed) {

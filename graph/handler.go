@@ -40,6 +40,9 @@ type Options struct {
 	// Dependencies, when set, turns requests away with 503 while the
 	// database or session store is known to be down.
 	Dependencies Dependencies
+	// GenericPages leaves the users and me root fields to gqlgen's generic
+	// field resolution instead of pageWriter (tests compare the two).
+	GenericPages bool
 	Log          *slog.Logger
 }
 
@@ -81,6 +84,9 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	}
 	es := NewExecutableSchema(cfg)
 	srv := handler.New(es)
+	if !o.GenericPages {
+		srv.AroundRootFields(pageWriter{svc: svc, es: es.(*executableSchema)}.aroundRootField)
+	}
 	// JSON POST, and GET for queries only. No multipart or form
 	// transports: they would allow CSRF.
 	srv.AddTransport(httpTransport{deps: o.Dependencies})

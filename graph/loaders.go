@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -49,12 +50,22 @@ func newLoaders(svc *portal.Service) *loaders {
 	}
 }
 
+// lazyLoaders makes the request's loaders when a field first needs them:
+// most requests (me, a mutation, a page written by pageWriter) never do.
+type lazyLoaders struct {
+	svc  *portal.Service
+	once sync.Once
+	l    *loaders
+}
+
 func withLoaders(ctx context.Context, svc *portal.Service) context.Context {
-	return context.WithValue(ctx, loadersKey{}, newLoaders(svc))
+	return context.WithValue(ctx, loadersKey{}, &lazyLoaders{svc: svc})
 }
 
 func loadersFrom(ctx context.Context) *loaders {
-	return ctx.Value(loadersKey{}).(*loaders)
+	lz := ctx.Value(loadersKey{}).(*lazyLoaders)
+	lz.once.Do(func() { lz.l = newLoaders(lz.svc) })
+	return lz.l
 }
 
 // fetchRefs loads the referenced users, one query per organisation (in

@@ -209,7 +209,7 @@ func (r *userConnectionResolver) Edges(ctx context.Context, obj *portal.UserPage
 	primeUsers(ctx, inviterRefs(obj), []string{"node", "invitedBy"})
 	edges := make([]*model.UserEdge, len(obj.Users))
 	for i, u := range obj.Users {
-		edges[i] = &model.UserEdge{Cursor: obj.Cursors[i], Node: u}
+		edges[i] = &model.UserEdge{Cursor: obj.Cursor(i), Node: u}
 	}
 	return edges, nil
 }
@@ -223,8 +223,9 @@ func (r *userConnectionResolver) Nodes(ctx context.Context, obj *portal.UserPage
 // PageInfo is the resolver for the pageInfo field.
 func (r *userConnectionResolver) PageInfo(ctx context.Context, obj *portal.UserPage) (*model.PageInfo, error) {
 	p := &model.PageInfo{HasNextPage: obj.HasNext, HasPreviousPage: obj.HasPrevious}
-	if n := len(obj.Cursors); n > 0 {
-		p.StartCursor, p.EndCursor = &obj.Cursors[0], &obj.Cursors[n-1]
+	if n := len(obj.Users); n > 0 {
+		start, end := obj.Cursor(0), obj.Cursor(n-1)
+		p.StartCursor, p.EndCursor = &start, &end
 	}
 	return p, nil
 }

@@ -146,6 +146,7 @@ func New(tb testing.TB, backend string, opts ...Option) *Env {
 		tb.Fatalf("unknown backend %q", backend)
 	}
 	e.Service = portal.New(cfg, e.DB, e.Sessions, limiter, clock, portal.NewHasher(4), box, nil)
+	tb.Cleanup(e.Service.WaitActivity) // before the database closes
 	e.worker = mail.NewWorker(e.DB, e.sent, clock, mail.Options{}, nil)
 	// Loopback is a trusted proxy, so a test can speak for other client
 	// addresses with X-Forwarded-For.
@@ -246,6 +247,11 @@ func (e *Env) Send(req *http.Request) *Response {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	// Last activity is written off the request path; tests see it written
+	// once the request that recorded it has answered.
+	if e.Service != nil {
+		e.Service.WaitActivity()
+	}
 	r := &Response{Status: res.StatusCode, Cookies: res.Cookies()}
 	if err := json.Unmarshal(raw, r); err != nil {
 		e.T.Fatalf("status %d, body %q: %v", res.StatusCode, raw, err)

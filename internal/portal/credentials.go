@@ -32,13 +32,21 @@ func NewHasher(concurrent int) *Hasher {
 	if concurrent < 1 {
 		concurrent = 1
 	}
-	h := &Hasher{slots: make(chan struct{}, concurrent)}
-	d, err := argon2id.CreateHash(NewToken(), argonParams)
-	if err != nil {
-		panic(err)
-	}
-	h.dummy = d
-	return h
+	return &Hasher{slots: make(chan struct{}, concurrent), dummy: dummyHash()}
+}
+
+// dummyHash is a well-formed hash with the design parameters and a random
+// salt and key, which no password matches (but checking one against it
+// costs a full hash). Made without hashing, so a starting server doesn't
+// take 19 MiB it then keeps.
+func dummyHash() string {
+	salt := make([]byte, argonParams.SaltLength)
+	key := make([]byte, argonParams.KeyLength)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonParams.Memory, // v=19: argon2 version 1.3
+		argonParams.Iterations, argonParams.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"github.com/alexedwards/argon2id"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,13 @@ func TestHasherUsesDesignParameters(t *testing.T) {
 	}
 	if ok, _ := h.Check(context.Background(), "anything", ""); ok {
 		t.Fatal("empty hash accepted a password")
+	}
+	// The dummy hash burnt for unknown emails costs a real check.
+	if !strings.HasPrefix(h.dummy, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("dummy hash %q does not use the design parameters", h.dummy)
+	}
+	if _, err := argon2id.ComparePasswordAndHash("anything", h.dummy); err != nil {
+		t.Fatalf("dummy hash is not a valid argon2id hash: %v", err)
 	}
 }
 

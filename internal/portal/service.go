@@ -110,7 +110,15 @@ type Service struct {
 
 	activeMu sync.Mutex
 	active   map[string]time.Time // user id -> last last-active write by this process
+	// Last-active writes run off the request path: at most activeWriters
+	// at once (so a burst of first requests never takes the whole database
+	// pool), tracked so that WaitActivity can wait for them.
+	activeSlots chan struct{}
+	activeWG    sync.WaitGroup
 }
+
+// activeWriters bounds the concurrent background last-active writes.
+const activeWriters = 2
 
 // New wires a Service.
 func New(cfg Config, store Store, sessions SessionStore, limiter Limiter, clock Clock, hasher *Hasher, box *secretbox.Box, log *slog.Logger) *Service {
@@ -124,9 +132,13 @@ func New(cfg Config, store Store, sessions SessionStore, limiter Limiter, clock 
 		cfg.DeviceTTL = DefaultDeviceTTL
 	}
 	return &Service{cfg: cfg, store: store, sessions: sessions, limiter: limiter, clock: clock,
-		hasher: hasher, box: box, log: log, active: map[string]time.Time{},
+		hasher: hasher, box: box, log: log, active: map[string]time.Time{}, activeSlots: make(chan struct{}, activeWriters),
 		deviceKey: box.DeriveKey("portal device token v1")}
 }
+
+// WaitActivity waits for the last-active writes started so far (at
+// shutdown, and in tests that read last_active_at from the store).
+func (s *Service) WaitActivity() { s.activeWG.Wait() }
 
 // now is the clock's time at the databases' precision.
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
@@ -244,33 +256,45 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Viewer, erro
 	if s.cfg.RoleChange == RoleChangeImmediate {
 		v.Role = access.Lower(sess.Role, u.Role)
 	}
-	if sess.Stage == StageFull && s.touchActive(ctx, u.ID, now) {
-		u.LastActiveAt = &now
+	if sess.Stage == StageFull {
+		// The stored time, or the one this process wrote (or is writing)
+		// if that is later.
+		if t := s.touchActive(ctx, u.ID, now); u.LastActiveAt == nil || u.LastActiveAt.Before(t) {
+			u.LastActiveAt = &t
+		}
 	}
 	return v, nil
 }
 
 // touchActive records activity at most once per ActiveInterval per user:
 // this process skips the statement when it wrote recently, and the
-// statement itself only writes when the stored time is old enough. It
-// reports whether it asked the store to write.
-func (s *Service) touchActive(ctx context.Context, userID string, now time.Time) bool {
+// statement itself only writes when the stored time is old enough. The
+// write runs in the background, off the request path. It returns the
+// last activity this process recorded for the user: now when it starts a
+// write, else the time of its last write.
+func (s *Service) touchActive(ctx context.Context, userID string, now time.Time) time.Time {
 	s.activeMu.Lock()
 	last, ok := s.active[userID]
 	if ok && now.Sub(last) < s.cfg.ActiveInterval {
 		s.activeMu.Unlock()
-		return false
+		return last
 	}
 	s.active[userID] = now
 	if len(s.active) > 100_000 { // bounded: forget everyone, rewrite at most once each
 		s.active = map[string]time.Time{userID: now}
 	}
 	s.activeMu.Unlock()
-	if err := s.store.TouchLastActive(ctx, userID, now, s.cfg.ActiveInterval); err != nil {
-		s.log.WarnContext(ctx, "record last activity", "err", err)
-		return false
-	}
-	return true
+	ctx = context.WithoutCancel(ctx)
+	s.activeWG.Add(1)
+	go func() {
+		defer s.activeWG.Done()
+		s.activeSlots <- struct{}{}
+		defer func() { <-s.activeSlots }()
+		if err := s.store.TouchLastActive(ctx, userID, now, s.cfg.ActiveInterval); err != nil {
+			s.log.WarnContext(ctx, "record last activity", "user", userID, "err", err)
+		}
+	}()
+	return now
 }
 
 // revokeSessions ends every session of u in the database, in the

@@ -127,12 +127,49 @@ const (
 
 // UserPage is one page of a user list.
 type UserPage struct {
-	Users       []*User
-	Cursors     []string
+	Users []*User
+	// Actions[i] and Assignable[i] are what the viewer may do to Users[i]
+	// (Can and AssignableRoles), worked out once per page.
+	Actions     []Actions
+	Assignable  [][]access.Role
 	HasNext     bool
 	HasPrevious bool
+	cursors     []Cursor
 	filter      UserFilter
 	orgID       string
+}
+
+// Cursor is the opaque cursor of Users[i], encoded when asked for (a page
+// usually shows only its last).
+func (p *UserPage) Cursor(i int) string { return EncodeCursor(p.cursors[i]) }
+
+// pageActions is Can and AssignableRoles for each of users. Both depend on
+// a user only through their role and status, whether they have a TOTP
+// secret, whether they are the viewer and whether the viewer sees them, so
+// each distinct kind of user is worked out once (a page has a handful).
+func pageActions(v *Viewer, users []*User) ([]Actions, [][]access.Role) {
+	type kind struct {
+		role         access.Role
+		status       Status
+		secret, self bool
+		seen         bool
+	}
+	type both struct {
+		can    Actions
+		assign []access.Role
+	}
+	known := map[kind]both{}
+	acts, assign := make([]Actions, len(users)), make([][]access.Role, len(users))
+	for i, u := range users {
+		k := kind{u.Role, u.Status, u.TOTPSecret != nil, u.ID == v.User.ID, v.sees(u)}
+		b, ok := known[k]
+		if !ok {
+			b = both{Can(v, u), AssignableRoles(v, u)}
+			known[k] = b
+		}
+		acts[i], assign[i] = b.can, b.assign
+	}
+	return acts, assign
 }
 
 // Users lists the viewer's organisation, keyset-paginated.
@@ -165,11 +202,8 @@ func (s *Service) Users(ctx context.Context, first *int, after *string, f UserFi
 	if len(users) > n {
 		users, cursors, p.HasNext = users[:n], cursors[:n], true
 	}
-	p.Users = users
-	p.Cursors = make([]string, len(users))
-	for i := range users {
-		p.Cursors[i] = EncodeCursor(cursors[i])
-	}
+	p.Users, p.cursors = users, cursors
+	p.Actions, p.Assignable = pageActions(v, users)
 	return p, nil
 }
 

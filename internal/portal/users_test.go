@@ -270,13 +270,14 @@ func TestUsers(t *testing.T) {
 		for _, u := range p.Users {
 			names = append(names, u.Name)
 		}
-		if p.HasPrevious != (after != nil) || len(p.Cursors) != len(p.Users) {
+		if p.HasPrevious != (after != nil) || len(p.Actions) != len(p.Users) || len(p.Assignable) != len(p.Users) {
 			t.Fatalf("page %+v", p)
 		}
 		if !p.HasNext {
 			break
 		}
-		after = &p.Cursors[len(p.Cursors)-1]
+		last := p.Cursor(len(p.Users) - 1)
+		after = &last
 	}
 	if want := []string{"Al", "bea", "Cleo", "dora", "Super Acme"}; !slices.Equal(names, want) {
 		t.Fatalf("by name: %v, want %v", names, want)
@@ -294,11 +295,11 @@ func TestUsers(t *testing.T) {
 	zero, big := 0, portal.MaxPageSize+1
 	bad := []func() error{
 		func() error {
-			_, err := e.svc.Users(ctx, nil, &byName.Cursors[0], portal.UserFilter{}, portal.UserOrder{Field: portal.OrderCreated})
+			_, err := e.svc.Users(ctx, nil, new(byName.Cursor(0)), portal.UserFilter{}, portal.UserOrder{Field: portal.OrderCreated})
 			return err
 		},
 		func() error {
-			_, err := e.svc.Users(ctx, nil, &byName.Cursors[0], portal.UserFilter{}, portal.UserOrder{Desc: true})
+			_, err := e.svc.Users(ctx, nil, new(byName.Cursor(0)), portal.UserFilter{}, portal.UserOrder{Desc: true})
 			return err
 		},
 		func() error {

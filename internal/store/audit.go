@@ -40,6 +40,11 @@ func (s *DB) AddAudit(ctx context.Context, e *portal.AuditEntry) error {
 	if e.ID == "" {
 		e.ID = newID()
 	}
+	if s.postgres {
+		_, err := s.pgExec(ctx, SQLAddAudit, e.ID, e.OrgID, e.ActorID, e.ActorName, e.ActorEmail, string(e.Action),
+			e.TargetID, e.TargetName, e.TargetEmail, rolePtr(e.BeforeRole), rolePtr(e.AfterRole), e.Reason, e.ClientIP, e.CreatedAt)
+		return err
+	}
 	_, err := s.idb.NewInsert().Model(&auditRow{ID: e.ID, OrgID: e.OrgID,
 		ActorID: e.ActorID, ActorName: e.ActorName, ActorEmail: e.ActorEmail, Action: string(e.Action),
 		TargetID: e.TargetID, TargetName: e.TargetName, TargetEmail: e.TargetEmail,

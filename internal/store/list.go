@@ -48,6 +48,9 @@ func escapeLike(s string) string {
 }
 
 func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, []portal.Cursor, error) {
+	if s.postgres {
+		return s.pgListUsers(ctx, orgID, lq)
+	}
 	if err := lq.Check(); err != nil {
 		return nil, nil, err
 	}

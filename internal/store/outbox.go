@@ -199,6 +199,9 @@ func (s *DB) InvitationDelivery(ctx context.Context, userIDs []string) (map[stri
 	if len(userIDs) == 0 {
 		return out, nil
 	}
+	if s.postgres {
+		return s.pgDelivery(ctx, userIDs)
+	}
 	var rows []struct {
 		UserID string     `bun:"user_id"`
 		Status string     `bun:"status"`

@@ -55,12 +55,10 @@ func IsPostgres(url string) bool {
 // path). It does not migrate; call Migrate.
 func Open(url string, box *secretbox.Box) (*DB, error) {
 	if IsPostgres(url) {
-		sqldb, err := sql.Open("pgx", url)
+		sqldb, err := openPostgres(url)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		sqldb.SetMaxOpenConns(20)
-		sqldb.SetMaxIdleConns(10)
 		db := bun.NewDB(sqldb, pgdialect.New())
 		return &DB{db: db, idb: db, postgres: true, box: box}, nil
 	}

@@ -128,6 +128,9 @@ func (s *DB) User(ctx context.Context, orgID, id string) (*portal.User, error) {
 	if !validID(id) {
 		return nil, portal.ErrNotFound
 	}
+	if s.postgres {
+		return s.pgUser(ctx, SQLUser, orgID, id)
+	}
 	var r userRow
 	if err := s.liveUsers(&r).Where("id = ? AND org_id = ?", id, orgID).Scan(ctx); err != nil {
 		return nil, translate(err)
@@ -138,6 +141,9 @@ func (s *DB) User(ctx context.Context, orgID, id string) (*portal.User, error) {
 func (s *DB) LockUser(ctx context.Context, orgID, id string) (*portal.User, error) {
 	if !validID(id) {
 		return nil, portal.ErrNotFound
+	}
+	if s.postgres {
+		return s.pgUser(ctx, SQLLockUser, orgID, id)
 	}
 	var r userRow
 	q := s.liveUsers(&r).Where("id = ? AND org_id = ?", id, orgID)
@@ -162,6 +168,16 @@ func (s *DB) UserByID(ctx context.Context, id string) (*portal.User, error) {
 }
 
 func (s *DB) UserByEmail(ctx context.Context, email string) (*portal.User, error) {
+	if s.postgres {
+		users, err := s.pgQueryUsers(ctx, nil, SQLUserByEmail, strings.ToLower(email))
+		if err != nil {
+			return nil, err
+		}
+		if len(users) == 0 {
+			return nil, portal.ErrNotFound
+		}
+		return users[0], nil
+	}
 	var r userRow
 	if err := s.liveUsers(&r).Where("lower(email) = ?", strings.ToLower(email)).Scan(ctx); err != nil {
 		return nil, translate(err)
@@ -178,6 +194,9 @@ func (s *DB) UsersByID(ctx context.Context, orgID string, ids []string) ([]*port
 	}
 	if len(valid) == 0 {
 		return nil, nil
+	}
+	if s.postgres {
+		return s.pgQueryUsers(ctx, nil, SQLUsersByID, orgID, valid)
 	}
 	var rows []userRow
 	if err := s.idb.NewSelect().Model(&rows).Where("removed_at IS NULL AND org_id = ?", orgID).
@@ -215,6 +234,16 @@ func (s *DB) Activate(ctx context.Context, userID string) error {
 
 // SetRole also rewrites the role's sort key.
 func (s *DB) SetRole(ctx context.Context, userID string, r access.Role) error {
+	if s.postgres {
+		if !validID(userID) {
+			return portal.ErrNotFound
+		}
+		n, err := s.pgExec(ctx, SQLSetRole, string(r), roleOrder(r), userID)
+		if err == nil && n == 0 {
+			return portal.ErrNotFound
+		}
+		return err
+	}
 	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("role = ?", string(r)).Set("role_order = ?", roleOrder(r))
 	})
@@ -286,6 +315,10 @@ func (s *DB) RecordWrongCode(ctx context.Context, userID string, now time.Time, 
 }
 
 func (s *DB) TouchLastActive(ctx context.Context, userID string, now time.Time, interval time.Duration) error {
+	if s.postgres {
+		_, err := s.pgExec(ctx, SQLTouchActive, now, userID, now.Add(-interval))
+		return err
+	}
 	_, err := s.idb.NewUpdate().Table("users").Set("last_active_at = ?", now).
 		Where("id = ? AND removed_at IS NULL", userID).
 		Where("(last_active_at IS NULL OR last_active_at <= ?)", now.Add(-interval)).Exec(ctx)
