@@ -126,15 +126,13 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	clock := portal.SystemClock{}
 	var limiter portal.Limiter
 	if cfg.RedisURL != "" {
-		opt, err := session.RedisOptions(cfg.RedisURL)
+		client, err := session.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("PORTAL_REDIS_URL: %w", err)
 		}
-		a.redis = redis.NewUniversalClient(opt)
-		// The hash tag keeps a session and its user's index in one
-		// Cluster slot, as the session scripts touch both at once.
-		a.sessions = session.NewRedis(a.redis, "{portal}:", cfg.IdleTimeout, cfg.MaxAge)
+		a.redis = client
+		a.sessions = session.NewRedis(a.redis, "portal:sess:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
 		a.apq = session.NewRedisCache(a.redis, "portal:apq:", 24*time.Hour)
 	} else {

@@ -1,0 +1,174 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Failover tuning. A dead node costs a call at most about RetryBudget plus
+// one dial or read timeout; a failover that completes within that window
+// is not seen by the caller at all.
+const (
+	// RetryBudget is how long a call keeps retrying a transient failure
+	// (a refused dial, CLUSTERDOWN, TRYAGAIN, LOADING, ...), within the
+	// caller's own deadline.
+	RetryBudget = 800 * time.Millisecond
+	// Timeouts of one attempt.
+	DialTimeout = 400 * time.Millisecond
+	IOTimeout   = 500 * time.Millisecond
+)
+
+// NewRedisClient returns the client for PORTAL_REDIS_URL (see
+// RedisOptions): a single server, a Sentinel-managed master or a Cluster,
+// with failover handling added.
+//
+// go-redis's Cluster client reloads its slot map only on a timer and on
+// MOVED/ASK (go-redis issue 3979): after a master dies and its replica is
+// promoted, calls for that master's slots keep dialling the dead address
+// until the next timed reload. The hook added here reloads the slot map at
+// once (ClusterClient.ReloadState, which coalesces concurrent requests)
+// whenever a call fails with a dial error, a dropped connection or a
+// CLUSTERDOWN/TRYAGAIN/LOADING/MASTERDOWN/READONLY answer, and retries the
+// call until it succeeds, fails otherwise, or RetryBudget (or the caller's
+// deadline) runs out. Every command the session store and limiter send is
+// safe to repeat: the worst a repeat can do is count one wrong code or
+// attempt twice, which fails closed.
+func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
+	opt, err := RedisOptions(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	client := redis.NewUniversalClient(opt)
+	h := &failover{budget: RetryBudget}
+	if c, ok := client.(*redis.ClusterClient); ok {
+		h.reload = func() { c.ReloadState(context.Background()) }
+	}
+	client.AddHook(h)
+	return client, nil
+}
+
+// failover is the go-redis hook described at NewRedisClient.
+type failover struct {
+	budget time.Duration
+	reload func() // nil unless the client is a Cluster client
+}
+
+func (f *failover) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failover) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if !transient(err) || cmd.Name() == "ping" { // readiness answers at once
+			return err
+		}
+		return f.retry(ctx, err, func() error { return next(ctx, cmd) })
+	}
+}
+
+func (f *failover) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		run := func() error {
+			err := next(ctx, cmds)
+			for _, c := range cmds {
+				if transient(c.Err()) {
+					return c.Err()
+				}
+			}
+			return err
+		}
+		err := run()
+		if !transient(err) {
+			return err
+		}
+		return f.retry(ctx, err, run)
+	}
+}
+
+// retry reloads the topology and calls again, with a short growing pause,
+// while the failure is transient and time is left.
+func (f *failover) retry(ctx context.Context, err error, call func() error) error {
+	deadline := time.Now().Add(f.budget)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		if f.reload != nil {
+			f.reload()
+		}
+		if time.Until(deadline) < pause {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		if err = call(); !transient(err) {
+			return err
+		}
+	}
+}
+
+// transient reports whether err says the server (or the route to it) is
+// away for now, as opposed to an answer: such a call may succeed once the
+// topology has settled.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial",
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		redis.IsClusterDownError(err), redis.IsTryAgainError(err), redis.IsLoadingError(err),
+		redis.IsMasterDownError(err), redis.IsReadOnlyError(err):
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true // a hung or unreachable node; the budget bounds the wait
+	}
+	// Errors of the connection pool ("redis: connection pool timeout") and
+	// of a dial given up by the pool's circuit breaker.
+	return strings.HasPrefix(err.Error(), "redis: connection pool")
+}
+
+// ping checks that client can serve every key. A Cluster is ready only if
+// each of the 16384 slots has a master and every master answers: a slot
+// whose master is gone would fail the sessions that hash to it.
+func ping(ctx context.Context, client redis.UniversalClient) error {
+	c, ok := client.(*redis.ClusterClient)
+	if !ok {
+		return client.Ping(ctx).Err()
+	}
+	slots, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		return err
+	}
+	served := 0
+	for _, s := range slots {
+		if len(s.Nodes) > 0 {
+			served += s.End - s.Start + 1
+		}
+	}
+	if served != 16384 {
+		return fmt.Errorf("cluster serves %d of 16384 slots", served)
+	}
+	return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		if err := m.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("master %s: %w", m.Options().Addr, err)
+		}
+		return nil
+	})
+}
