@@ -632,3 +632,57 @@ func openSQL(t *testing.T, url string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// Two instances on a Sentinel set-up share sessions, and ride out the
+// master's death: once the sentinels have promoted the replica, requests
+// succeed again within 2 s and the session is still there.
+func TestInstancesOnSentinel(t *testing.T) {
+	t.Parallel()
+	sentinel := redistest.StartSentinel(t, 1, time.Second)
+	env := map[string]string{"PORTAL_DATABASE_URL": storetest.NewPostgresURL(t), "PORTAL_REDIS_URL": sentinel.URL()}
+	all := startInstances(t, 2, env)
+	a, b := all[0], all[1]
+	o := newOrg(t, env, newMailSink(t), a.base)
+	if r, err := me(b.base, o.adminToken); err != nil || meEmail(r) != "ann@example.com" {
+		t.Fatalf("login on A, me on B: %+v, %v", r, err)
+	}
+	killed := time.Now()
+	sentinel.Master.Kill()
+	var promoted time.Time
+	failures := 0
+	for {
+		r, err := me(b.base, o.adminToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if promoted.IsZero() && sentinel.MasterAddr() == sentinel.Replicas[0].Addr {
+			promoted = time.Now()
+		}
+		if len(r.Errors) == 0 && !promoted.IsZero() {
+			if meEmail(r) != "ann@example.com" {
+				t.Fatalf("me after the failover: %+v", r)
+			}
+			break
+		}
+		if len(r.Errors) > 0 {
+			failures++
+			if !r.unavailable() {
+				t.Fatalf("me during the failover: %d %s %q", r.Status, r.code(), r.Errors[0].Message)
+			}
+		}
+		if !promoted.IsZero() && time.Since(promoted) > 2*time.Second {
+			t.Fatalf("requests still fail %v after the promotion", time.Since(promoted))
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatal("no promotion within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("replica promoted %v after the kill; %d requests failed meanwhile; first success %v after the promotion",
+		promoted.Sub(killed).Round(time.Millisecond), failures, time.Since(promoted).Round(time.Millisecond))
+	for _, in := range all {
+		if code := readyz(in.base); code != http.StatusOK {
+			t.Errorf("instance %s: /readyz after the failover = %d", in.name, code)
+		}
+	}
+}
