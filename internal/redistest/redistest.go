@@ -34,10 +34,14 @@ func Available() bool {
 	return e1 == nil && e2 == nil
 }
 
-// Skip skips tb unless Available.
+// Skip skips tb unless Available; with PORTAL_TEST_REQUIRE_REDIS_SERVER
+// set (as .ci/run does) it fails it instead.
 func Skip(tb testing.TB) {
 	tb.Helper()
 	if !Available() {
+		if os.Getenv("PORTAL_TEST_REQUIRE_REDIS_SERVER") != "" {
+			tb.Fatal("redis-server and redis-cli are required (PORTAL_TEST_REQUIRE_REDIS_SERVER is set)")
+		}
 		tb.Skip("redis-server and redis-cli are not installed")
 	}
 }
