@@ -228,4 +228,14 @@ func TestClusterPingNeedsEverySlot(t *testing.T) {
 		}
 		time.Sleep(1500 * time.Millisecond)
 	}
+	// Once the others have noticed, they answer CLUSTERDOWN for every key:
+	// also transient.
+	var live *redistest.Server
+	for _, other := range c.Shards() {
+		live = other.Master
+	}
+	err := live.Client().Get(t.Context(), "k").Err()
+	if !redis.IsClusterDownError(err) || !transient(err) {
+		t.Errorf("a live node of a broken cluster answers %v (transient %v)", err, transient(err))
+	}
 }
