@@ -67,10 +67,12 @@ func (r *Redis) userKey(userID string) string  { return r.prefix + "u:{" + userI
 var sessionFields = []string{"user", "org", "role", "stage", "fails", "created", "seen"}
 
 // KEYS: user index. ARGV: hash, end of its lifetime ms, created ms, index
-// TTL ms. Adds the session and drops the entries of sessions whose
-// absolute lifetime is over, so the index stays bounded.
+// TTL ms, and optionally the hash of a session it replaces. Adds the
+// session, removes the replaced one, and drops the entries of sessions
+// whose absolute lifetime is over, so the index stays bounded.
 var indexScript = redis.NewScript(`
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if ARGV[5] then redis.call('ZREM', KEYS[1], ARGV[5]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
@@ -134,11 +136,40 @@ func (r *Redis) Create(ctx context.Context, s *portal.Session) error {
 	if s.Hash == "" || s.UserID == "" {
 		return errInvalidSession
 	}
-	end := s.CreatedAt.Add(r.maxAge).UnixMilli()
-	err := indexScript.Run(ctx, r.client, []string{r.userKey(s.UserID)},
-		s.Hash, end, s.CreatedAt.UnixMilli(), (r.maxAge + ttlSlack).Milliseconds()).Err()
+	return r.create(ctx, s, "create")
+}
+
+// Rotate replaces the session old by next. Old is consumed first, by one
+// script on its own key that deletes it only if it exists and belongs to
+// next's user: of many concurrent rotations of one session exactly one
+// gets past that step, so one session yields at most one successor. Next
+// is then stored as by Create. ErrNoSession when old does not exist (or
+// belongs to someone else).
+func (r *Redis) Rotate(ctx context.Context, old string, next *portal.Session) error {
+	if next.Hash == "" || next.UserID == "" {
+		return errInvalidSession
+	}
+	err := deleteScript.Run(ctx, r.client, []string{r.sessionKey(old)}, next.UserID).Err()
+	if errors.Is(err, redis.Nil) {
+		return portal.ErrNoSession
+	}
 	if err != nil {
-		return unavailable("create", err)
+		return unavailable("rotate", err)
+	}
+	return r.create(ctx, next, "rotate", old)
+}
+
+// create writes s: its index entry first (removing the replaced session's,
+// if any), then the session itself.
+func (r *Redis) create(ctx context.Context, s *portal.Session, op string, replaced ...string) error {
+	end := s.CreatedAt.Add(r.maxAge).UnixMilli()
+	args := []any{s.Hash, end, s.CreatedAt.UnixMilli(), (r.maxAge + ttlSlack).Milliseconds()}
+	for _, h := range replaced {
+		args = append(args, h)
+	}
+	err := indexScript.Run(ctx, r.client, []string{r.userKey(s.UserID)}, args...).Err()
+	if err != nil {
+		return unavailable(op, err)
 	}
 	old, err := createScript.Run(ctx, r.client, []string{r.sessionKey(s.Hash)},
 		s.UserID, s.OrgID, string(s.Role), string(s.Stage), s.FailedCodes,
@@ -146,11 +177,11 @@ func (r *Redis) Create(ctx context.Context, s *portal.Session) error {
 		(min(r.idle, r.maxAge) + ttlSlack).Milliseconds(),
 	).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("create", err)
+		return unavailable(op, err)
 	}
 	if old != "" && old != s.UserID {
 		if err := r.client.ZRem(ctx, r.userKey(old), s.Hash).Err(); err != nil {
-			return unavailable("create", err)
+			return unavailable(op, err)
 		}
 	}
 	return nil
