@@ -13,14 +13,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Failover tuning. A dead node costs a call at most about RetryBudget plus
-// one dial or read timeout; a failover that completes within that window
-// is not seen by the caller at all.
+// Failover tuning. A dead node costs a call about CallBudget at most (a
+// node that accepts but never answers: one more read timeout at worst); a
+// failover that completes within that window is not seen by the caller.
 const (
-	// RetryBudget is how long a call keeps retrying a transient failure
-	// (a refused dial, CLUSTERDOWN, TRYAGAIN, LOADING, ...), within the
-	// caller's own deadline.
-	RetryBudget = 800 * time.Millisecond
+	// CallBudget bounds a call, its retries of transient failures (a
+	// refused dial, CLUSTERDOWN, TRYAGAIN, LOADING, ...) included, within
+	// the caller's own deadline.
+	CallBudget = time.Second
 	// Timeouts of one attempt.
 	DialTimeout = 400 * time.Millisecond
 	IOTimeout   = 500 * time.Millisecond
@@ -37,7 +37,7 @@ const (
 // once (ClusterClient.ReloadState, which coalesces concurrent requests)
 // whenever a call fails with a dial error, a dropped connection or a
 // CLUSTERDOWN/TRYAGAIN/LOADING/MASTERDOWN/READONLY answer, and retries the
-// call until it succeeds, fails otherwise, or RetryBudget (or the caller's
+// call until it succeeds, fails otherwise, or CallBudget (or the caller's
 // deadline) runs out. Every command the session store and limiter send is
 // safe to repeat: the worst a repeat can do is count one wrong code or
 // attempt twice, which fails closed.
@@ -47,7 +47,7 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 		return nil, err
 	}
 	client := redis.NewUniversalClient(opt)
-	h := &failover{budget: RetryBudget}
+	h := &failover{budget: CallBudget}
 	if c, ok := client.(*redis.ClusterClient); ok {
 		h.reload = func() { c.ReloadState(context.Background()) }
 	}
@@ -65,8 +65,13 @@ func (f *failover) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (f *failover) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "ping" { // readiness answers at once
+			return next(ctx, cmd)
+		}
+		ctx, cancel := f.bound(ctx)
+		defer cancel()
 		err := next(ctx, cmd)
-		if !transient(err) || cmd.Name() == "ping" { // readiness answers at once
+		if !transient(err) {
 			return err
 		}
 		return f.retry(ctx, err, func() error { return next(ctx, cmd) })
@@ -75,6 +80,8 @@ func (f *failover) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (f *failover) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		ctx, cancel := f.bound(ctx)
+		defer cancel()
 		run := func() error {
 			err := next(ctx, cmds)
 			for _, c := range cmds {
@@ -92,13 +99,17 @@ func (f *failover) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
+// bound gives ctx the call's budget as its deadline, unless it has an
+// earlier one. go-redis stops dialling, waiting for a pooled connection
+// and pausing between its own retries at that deadline.
+func (f *failover) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.budget)
+}
+
 // retry reloads the topology and calls again, with a short growing pause,
-// while the failure is transient and time is left.
+// while the failure is transient and ctx's deadline leaves time.
 func (f *failover) retry(ctx context.Context, err error, call func() error) error {
-	deadline := time.Now().Add(f.budget)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline, _ := ctx.Deadline()
 	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
 		if f.reload != nil {
 			f.reload()
