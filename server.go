@@ -35,6 +35,7 @@ import (
 	"github.com/clientportal/portal/internal/config"
 	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
+	"github.com/clientportal/portal/internal/querycache"
 	"github.com/clientportal/portal/internal/secretbox"
 	"github.com/clientportal/portal/internal/session"
 	"github.com/clientportal/portal/internal/store"
@@ -134,7 +135,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 		a.redis = client
 		a.sessions = session.NewRedis(a.redis, "portal:sess:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
-		a.apq = session.NewRedisCache(a.redis, "portal:apq:", 24*time.Hour)
+		a.apq = querycache.NewRedis(a.redis, "portal:apq:", 24*time.Hour)
 	} else {
 		a.memory = session.NewMemory(cfg.IdleTimeout, cfg.MaxAge)
 		a.sessions = a.memory

@@ -31,7 +31,7 @@ func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphq
 	if st == nil || !st.SentQuery || len(oc.RawQuery) > MaxPersistedQueryBytes {
 		return nil
 	}
-	if v := portal.ViewerFrom(ctx); v == nil || v.Session.Stage != portal.StageFull {
+	if !portal.ViewerFrom(ctx).SignedIn() {
 		return nil
 	}
 	p.cache.Add(ctx, st.Hash, oc.RawQuery)

@@ -1787,8 +1787,8 @@ func (ec *executionContext) _AuditEntry_action(ctx context.Context, field graphq
 			return obj.Action, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v portal.AuditAction) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋclientportalᚋportalᚋinternalᚋportalᚐAuditAction(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7704,6 +7704,23 @@ func (ec *executionContext) marshalNRoleDefinition2ᚖgithubᚗcomᚋclientporta
 		return graphql.Null
 	}
 	return ec._RoleDefinition(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋclientportalᚋportalᚋinternalᚋportalᚐAuditAction(ctx context.Context, v any) (portal.AuditAction, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := portal.AuditAction(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋclientportalᚋportalᚋinternalᚋportalᚐAuditAction(ctx context.Context, sel ast.SelectionSet, v portal.AuditAction) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {

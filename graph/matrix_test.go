@@ -331,7 +331,7 @@ func (o *mxOrg) mxExpectDone(t *testing.T, name string, r *graphtest.Response, a
 		t.Errorf("%s: %d new audit entries, want 1", name, after.Audit-before.Audit)
 	}
 	a := mxLatestAudit(t, e, o.org)
-	if a.Action != mxAuditAction[action] || a.ActorID == nil || *a.ActorID != o.actorID[actor] || a.TargetID == nil || *a.TargetID != target {
+	if string(a.Action) != mxAuditAction[action] || a.ActorID == nil || *a.ActorID != o.actorID[actor] || a.TargetID == nil || *a.TargetID != target {
 		t.Errorf("%s: latest audit entry %+v", name, a)
 	}
 	newEmails, newTokens := 0, 0

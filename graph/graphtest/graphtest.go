@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,8 +39,18 @@ const (
 	PostgresRedis = "postgres+redis"
 )
 
-// Backends lists both, for table-driven tests.
-var Backends = []string{SQLiteMemory, PostgresRedis}
+// Backends lists the backends Each runs on: both, or only SQLiteMemory
+// when the environment variable PORTAL_TEST_BACKENDS is "embedded" (the
+// quick local loop, `make test-quick`, which needs neither PostgreSQL nor
+// Redis; CI and `make test` run both).
+var Backends = backends(os.Getenv("PORTAL_TEST_BACKENDS"))
+
+func backends(only string) []string {
+	if only == "embedded" {
+		return []string{SQLiteMemory}
+	}
+	return []string{SQLiteMemory, PostgresRedis}
+}
 
 // Clock is a fake clock that tests move by hand. It is safe for concurrent use.
 type Clock struct {
@@ -99,6 +110,9 @@ var generous = portal.Limits{
 // New starts an Env on backend.
 func New(tb testing.TB, backend string, opts ...Option) *Env {
 	tb.Helper()
+	if !slices.Contains(Backends, backend) && backend == PostgresRedis {
+		tb.Skip("PORTAL_TEST_BACKENDS=embedded: PostgreSQL+Redis skipped")
+	}
 	box := storetest.Box(tb)
 	clock := NewClock()
 	cfg := portal.DefaultConfig()

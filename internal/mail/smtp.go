@@ -57,7 +57,7 @@ func NewSMTP(rawURL, from string, timeout time.Duration, opts ...SMTPOption) (*S
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error repeats the URL, password included
 		}
-		return nil, fmt.Errorf("smtp url: %v", err)
+		return nil, fmt.Errorf("smtp url: %w", err)
 	}
 	var ssl bool
 	var port int
@@ -86,7 +86,7 @@ func NewSMTP(rawURL, from string, timeout time.Duration, opts ...SMTPOption) (*S
 	}
 	fromAddr, err := netmail.ParseAddress(from)
 	if err != nil {
-		return nil, fmt.Errorf("smtp from address %q: %v", from, err)
+		return nil, fmt.Errorf("smtp from address %q: %w", from, err)
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout

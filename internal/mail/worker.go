@@ -10,23 +10,36 @@ import (
 	"time"
 
 	"github.com/clientportal/portal/internal/portal"
-	"github.com/clientportal/portal/internal/store"
 )
+
+// OutboxMessage is a claimed outbox message: its sealed payload opened.
+type OutboxMessage struct {
+	ID        string
+	Kind      portal.EmailKind
+	Recipient string
+	// Attempts counts claims of this message including the current one
+	// (1 on the first try). It is also the claim's fencing token: MarkSent,
+	// Retry, Fail and Release act only while it is unchanged.
+	Attempts int
+	Email    portal.Email
+	// Err is set when the payload can't be opened (missing, corrupt, or
+	// sealed under another key); Email is then zero and the message can
+	// never be sent.
+	Err error
+}
 
 // Outbox is the store side of delivery, implemented by *store.DB. A claim
 // leases messages to one worker; the other methods record the outcome and
 // act only while that claim still holds (the attempts count is its
 // fencing token), else they return portal.ErrNotFound.
 type Outbox interface {
-	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.OutboxMessage, error)
+	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxMessage, error)
 	Held(ctx context.Context, id string, attempts int) (bool, error)
 	MarkSent(ctx context.Context, id string, attempts int, now time.Time) error
 	Retry(ctx context.Context, id string, attempts int, next time.Time, errText string) error
 	Fail(ctx context.Context, id string, attempts int, now time.Time, errText string) error
 	Release(ctx context.Context, id string, attempts int, now time.Time) error
 }
-
-var _ Outbox = (*store.DB)(nil)
 
 // Options tune a Worker. Zero fields take the defaults shown.
 type Options struct {
@@ -162,7 +175,7 @@ func (w *Worker) tick(ctx context.Context) (sent int, full bool, err error) {
 var errLinkExpired = errors.New("the link expired before the email could be delivered")
 
 // deliver tries one claimed message and records the outcome. ok: it was sent.
-func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, err error) {
+func (w *Worker) deliver(ctx context.Context, m OutboxMessage) (ok bool, err error) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	log := w.log.With("id", m.ID, "kind", string(m.Kind), "domain", domain(m.Recipient), "attempt", m.Attempts)
@@ -209,13 +222,13 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) (ok bool, e
 	return false, w.lost(log, "retry", w.outbox.Retry(bctx, m.ID, m.Attempts, w.clock.Now().Add(delay), err.Error()))
 }
 
-func (w *Worker) fail(ctx context.Context, log *slog.Logger, m store.OutboxMessage, cause error) error {
+func (w *Worker) fail(ctx context.Context, log *slog.Logger, m OutboxMessage, cause error) error {
 	log.ErrorContext(ctx, "email delivery failed; giving up", "error", cause)
 	return w.lost(log, "fail", w.outbox.Fail(ctx, m.ID, m.Attempts, w.clock.Now(), cause.Error()))
 }
 
 // release gives back claimed messages that were not tried.
-func (w *Worker) release(ctx context.Context, msgs []store.OutboxMessage) error {
+func (w *Worker) release(ctx context.Context, msgs []OutboxMessage) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	var errs []error

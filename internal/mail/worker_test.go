@@ -372,7 +372,7 @@ type countingOutbox struct {
 	claims atomic.Int64
 }
 
-func (o *countingOutbox) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.OutboxMessage, error) {
+func (o *countingOutbox) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]mail.OutboxMessage, error) {
 	defer o.claims.Add(1)
 	return o.DB.Claim(ctx, now, limit, lease)
 }

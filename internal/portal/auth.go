@@ -37,7 +37,7 @@ var ErrBadCredentials = &Error{Kind: KindUnauthenticated, Message: "wrong email 
 // Login checks email and password and starts a session that waits for 2FA.
 // A user without confirmed 2FA gets a fresh TOTP secret to enrol.
 func (s *Service) Login(ctx context.Context, email, password string) (*LoginResult, error) {
-	key := strings.ToLower(strings.TrimSpace(email))
+	key := accountKey(email)
 	if len(key) > 254 || !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(password) > 4*MaxPasswordLen {
 		return nil, ErrBadCredentials // no account has such an address
 	}
@@ -70,7 +70,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (*LoginResu
 			return nil, err
 		}
 		u.TOTPSecret = s.box.Seal([]byte(secret), []byte(u.ID))
-		if err := s.store.UpdateUser(ctx, u, "totp_secret"); err != nil {
+		if err := s.store.SetTOTPSecret(ctx, u.ID, u.TOTPSecret); err != nil {
 			return nil, err
 		}
 		res.Step, res.Secret, res.OTPAuthURL = StepEnrollmentRequired, secret, url
@@ -91,73 +91,104 @@ var ErrWrongCode = &Error{Kind: KindInvalid, Field: "code", Message: "the code i
 // token, so a token seen before 2FA is worth nothing after). After
 // MaxWrongCodes wrong codes the waiting session ends.
 func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResult, error) {
-	v := ViewerFrom(ctx)
-	if v == nil {
-		if err := noViewer(ctx); err != ErrUnauthenticated {
-			return nil, err
-		}
+	v, err := pendingLogin(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if v == nil || v.Session.Stage != StageTwoFactor {
-		return nil, &Error{Kind: KindUnauthenticated, Message: "no login is waiting for a code; call login first"}
-	}
-	u := v.User
-	if err := s.throttle(ctx, throttleKey{"2fa:acct:" + u.ID, s.cfg.Limits.TwoFactorPerAccount}); err != nil {
+	if err := s.throttle(ctx, throttleKey{"2fa:acct:" + v.User.ID, s.cfg.Limits.TwoFactorPerAccount}); err != nil {
 		return nil, err
 	}
 	now := s.now()
-	if u.TOTPFailures >= s.cfg.MaxWrongCodesPerDay && u.TOTPFailuresSince != nil {
-		if until := u.TOTPFailuresSince.Add(wrongCodeWindow); now.Before(until) {
-			return nil, &Error{Kind: KindRateLimited, RetryAfterSeconds: int(until.Sub(now)/time.Second) + 1,
-				Message: "too many wrong codes today; try again later or ask an admin to reset your two-factor authentication"}
-		}
+	if err := s.dailyLock(v.User, now); err != nil {
+		return nil, err
 	}
+	accepted, err := s.acceptCode(ctx, v, code, now)
+	if err != nil {
+		return nil, err
+	}
+	if !accepted {
+		return nil, s.countWrongCode(ctx, v, now)
+	}
+	u, err := s.confirmEnrolment(ctx, v, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.startFullSession(ctx, v, u, now)
+}
+
+// dailyLock refuses every code while the user has sent
+// MaxWrongCodesPerDay wrong ones in the current window.
+func (s *Service) dailyLock(u *User, now time.Time) error {
+	if u.TOTPFailures < s.cfg.MaxWrongCodesPerDay || u.TOTPFailuresSince == nil {
+		return nil
+	}
+	until := u.TOTPFailuresSince.Add(wrongCodeWindow)
+	if !now.Before(until) {
+		return nil
+	}
+	return &Error{Kind: KindRateLimited, RetryAfterSeconds: int(until.Sub(now)/time.Second) + 1,
+		Message: "too many wrong codes today; try again later or ask an admin to reset your two-factor authentication"}
+}
+
+// acceptCode reports whether code is the user's current TOTP code, not
+// used before; the store's conditional update makes a code count once,
+// even when two requests race with it. A login whose secret is gone (a
+// 2FA reset meanwhile) ends here.
+func (s *Service) acceptCode(ctx context.Context, v *Viewer, code string, now time.Time) (bool, error) {
+	u := v.User
 	secret, err := s.box.Open(u.TOTPSecret, []byte(u.ID))
 	if err != nil { // no secret (2FA reset meanwhile): start again
 		_ = s.sessions.Delete(ctx, v.Session.Hash)
-		return nil, &Error{Kind: KindUnauthenticated, Message: "two-factor setup changed; sign in again"}
+		return false, &Error{Kind: KindUnauthenticated, Message: "two-factor setup changed; sign in again"}
 	}
 	step := matchTOTP(string(secret), strings.TrimSpace(code), now, u.TOTPLastStep)
-	accepted := false
-	if step > 0 {
-		// The conditional update makes a code count once, even when two
-		// requests race with it.
-		if accepted, err = s.store.AcceptTOTPStep(ctx, u.ID, step); err != nil {
-			return nil, err
-		}
+	if step == 0 {
+		return false, nil
 	}
-	if !accepted {
-		daily, _, err := s.store.RecordWrongCode(ctx, u.ID, now, wrongCodeWindow)
-		if err != nil {
-			return nil, err
+	return s.store.AcceptTOTPStep(ctx, u.ID, step)
+}
+
+// countWrongCode counts a wrong code against the user's day (recording,
+// in the same transaction, the lock when it is reached, which the admins
+// can see) and against this login, which ends after MaxWrongCodes. It
+// returns the error to answer with.
+func (s *Service) countWrongCode(ctx context.Context, v *Viewer, now time.Time) error {
+	u := v.User
+	err := s.store.InTx(ctx, func(tx Store) error {
+		daily, _, err := tx.RecordWrongCode(ctx, u.ID, now, wrongCodeWindow)
+		if err != nil || daily != s.cfg.MaxWrongCodesPerDay {
+			return err
 		}
-		if daily == s.cfg.MaxWrongCodesPerDay { // the admins can see it
-			if err := s.store.InTx(ctx, func(tx Store) error {
-				return audit(ctx, tx, u.OrgID, &u.ID, AuditTwoFactorLocked, u, nil, nil, now)
-			}); err != nil {
-				return nil, err
-			}
-		}
-		n, err := s.sessions.FailCode(ctx, v.Session.Hash)
-		if err != nil {
-			return nil, err
-		}
-		if n >= s.cfg.MaxWrongCodes {
-			_ = s.sessions.Delete(ctx, v.Session.Hash)
-			return nil, &Error{Kind: KindInvalid, Field: "code", Message: "too many wrong codes; sign in again"}
-		}
-		return nil, ErrWrongCode
+		return audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorLocked, Actor: u, Target: u})
+	})
+	if err != nil {
+		return err
 	}
-	// The password was checked when this login started. A reset or removal
-	// since then (which ended the user's sessions), or a newer login that
-	// replaced an unconfirmed secret, ends this login too. The check and the
-	// enrolment run under the user's row lock, and the full session dates
-	// from the login, so a reset that commits after this point still ends it.
-	err = s.store.InTx(ctx, func(tx Store) error {
-		cur, err := tx.LockUser(ctx, u.OrgID, u.ID)
+	n, err := s.sessions.FailCode(ctx, v.Session.Hash)
+	if err != nil {
+		return err
+	}
+	if n >= s.cfg.MaxWrongCodes {
+		_ = s.sessions.Delete(ctx, v.Session.Hash)
+		return &Error{Kind: KindInvalid, Field: "code", Message: "too many wrong codes; sign in again"}
+	}
+	return ErrWrongCode
+}
+
+// confirmEnrolment enables 2FA on a first login and returns the user as
+// it is now. The password was checked when this login started. A reset or
+// removal since then (which ended the user's sessions), or a newer login
+// that replaced an unconfirmed secret, ends this login too. The check and
+// the enrolment run under the user's row lock, and the full session dates
+// from the login, so a reset that commits after this point still ends it.
+func (s *Service) confirmEnrolment(ctx context.Context, v *Viewer, now time.Time) (*User, error) {
+	var u *User
+	err := s.store.InTx(ctx, func(tx Store) error {
+		cur, err := tx.LockUser(ctx, v.User.OrgID, v.User.ID)
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(cur.TOTPSecret, u.TOTPSecret) ||
+		if !bytes.Equal(cur.TOTPSecret, v.User.TOTPSecret) ||
 			(cur.SessionsNotBefore != nil && v.Session.CreatedAt.Before(*cur.SessionsNotBefore)) {
 			return errLoginSuperseded
 		}
@@ -165,26 +196,27 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, code string) (*LoginResul
 		if u.TwoFactorEnabled {
 			return nil
 		}
-		u.TwoFactorEnabled = true
-		if err := tx.UpdateUser(ctx, u, "two_factor_enabled"); err != nil {
+		if err := tx.EnableTwoFactor(ctx, u.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &u.ID, AuditTwoFactorEnrolled, u, nil, nil, now)
+		u.TwoFactorEnabled = true
+		return audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorEnrolled, Actor: u, Target: u})
 	})
 	if errors.Is(err, errLoginSuperseded) || KindOf(err) == KindNotFound {
 		_ = s.sessions.Delete(ctx, v.Session.Hash)
 		return nil, errLoginSuperseded
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.sessions.Delete(ctx, v.Session.Hash); err != nil {
-		return nil, err
-	}
+	return u, err
+}
+
+// startFullSession replaces the waiting session by a full one under a new
+// token, in one step of the session store. The full session dates from
+// the login, so the absolute lifetime counts from the password check.
+func (s *Service) startFullSession(ctx context.Context, v *Viewer, u *User, now time.Time) (*LoginResult, error) {
 	token := NewToken()
 	full := &Session{Hash: SessionKey(token), UserID: u.ID, OrgID: u.OrgID, Role: u.Role,
 		Stage: StageFull, CreatedAt: v.Session.CreatedAt, LastSeenAt: now}
-	if err := s.sessions.Create(ctx, full); err != nil {
+	if err := s.sessions.Rotate(ctx, v.Session.Hash, full); err != nil {
 		return nil, err
 	}
 	s.touchActive(ctx, u.ID, now)
@@ -259,10 +291,10 @@ func (s *Service) redeem(ctx context.Context, kind TokenKind, token, password st
 		if err := checkPassword(password, u.Email); err != nil {
 			return err
 		}
-		u.PasswordHash = hash
-		if err := tx.UpdateUser(ctx, u, "password_hash"); err != nil {
+		if err := tx.SetPassword(ctx, u.ID, hash); err != nil {
 			return err
 		}
+		u.PasswordHash = hash
 		return change(tx, u, now)
 	})
 	if err != nil {
@@ -277,11 +309,11 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string) 
 		if u.Status != StatusInvited {
 			return ErrBadToken
 		}
-		u.Status = StatusActive
-		if err := tx.UpdateUser(ctx, u, "status"); err != nil {
+		if err := tx.Activate(ctx, u.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &u.ID, AuditInvitationAccepted, u, nil, nil, now)
+		u.Status = StatusActive
+		return audit(ctx, tx, now, auditEvent{Action: AuditInvitationAccepted, Actor: u, Target: u})
 	})
 }
 
@@ -292,15 +324,15 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err := tx.RevokeTokens(ctx, u.ID, TokenPasswordReset, now); err != nil {
 			return err
 		}
-		if err := endSessions(ctx, tx, u, now); err != nil {
+		if err := revokeSessions(ctx, tx, u, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &u.ID, AuditPasswordReset, u, nil, nil, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditPasswordReset, Actor: u, Target: u})
 	})
 	if err != nil {
 		return err
 	}
-	s.dropSessions(ctx, u.ID)
+	s.deleteSessions(ctx, u.ID)
 	return nil
 }
 
@@ -317,7 +349,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 			}
 		}
 	}()
-	key := strings.ToLower(strings.TrimSpace(email))
+	key := accountKey(email)
 	l := s.cfg.Limits
 	if err := s.throttle(ctx, ipKeyOf(ctx, "reset", l.ResetPerIP), throttleKey{"reset:acct:" + key, l.ResetPerAccount}); err != nil {
 		return err
@@ -337,7 +369,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 		if _, err := s.issueLink(ctx, tx, u, nil, TokenPasswordReset, EmailSelfServiceReset, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &u.ID, AuditPasswordResetAsked, u, nil, nil, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditPasswordResetAsked, Actor: u, Target: u})
 	})
 	if err != nil {
 		return err
@@ -376,10 +408,10 @@ func (s *Service) issueLink(ctx context.Context, tx Store, u *User, by *User, ki
 		e.Inviter = by.Name
 	}
 	if kind == TokenInvitation {
-		u.InvitationSentAt = &now
-		if err := tx.UpdateUser(ctx, u, "invitation_sent_at"); err != nil {
+		if err := tx.MarkInvitationSent(ctx, u.ID, now); err != nil {
 			return "", err
 		}
+		u.InvitationSentAt = &now
 	}
 	return e.Link, tx.EnqueueEmail(ctx, e, now)
 }
@@ -390,11 +422,32 @@ func Link(publicURL, path, token string) string {
 	return strings.TrimRight(publicURL, "/") + path + "#token=" + token
 }
 
-// audit records one change in tx.
-func audit(ctx context.Context, tx Store, orgID string, actorID *string, action string, target *User, before, after *access.Role, now time.Time) error {
-	e := &AuditEntry{OrgID: orgID, ActorID: actorID, Action: action, BeforeRole: before, AfterRole: after, CreatedAt: now}
-	if target != nil {
-		e.TargetID = &target.ID
+// auditEvent is one audit entry as the service states it.
+type auditEvent struct {
+	Action AuditAction
+	// Org is the organisation; by default the target's, else the actor's.
+	Org    string
+	Actor  *User // nil: the operator (CLI)
+	Target *User // nil: the event has no target user
+	// Before and After are the target's roles around the change, when it
+	// changed or ended one.
+	Before, After *access.Role
+}
+
+// audit records ev in tx at now.
+func audit(ctx context.Context, tx Store, now time.Time, ev auditEvent) error {
+	e := &AuditEntry{OrgID: ev.Org, Action: ev.Action, BeforeRole: ev.Before, AfterRole: ev.After, CreatedAt: now}
+	if ev.Actor != nil {
+		e.ActorID = &ev.Actor.ID
+		if e.OrgID == "" {
+			e.OrgID = ev.Actor.OrgID
+		}
+	}
+	if ev.Target != nil {
+		e.TargetID = &ev.Target.ID
+		if ev.Org == "" {
+			e.OrgID = ev.Target.OrgID
+		}
 	}
 	return tx.AddAudit(ctx, e)
 }

@@ -116,6 +116,12 @@ func checkPassword(password, email string) error {
 	return nil
 }
 
+// accountKey is the form of a typed-in email that names an account (and
+// its throttling budgets): trimmed and lower-cased, as normalizeEmail
+// stores it, with no validation, so that a lookup answers alike for any
+// input.
+func accountKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
 // normalizeEmail validates an email address and returns it lower-cased.
 func normalizeEmail(field, s string) (string, error) {
 	e := strings.TrimSpace(s)

@@ -79,27 +79,31 @@ type AuditEntry struct {
 	ID         string
 	OrgID      string
 	ActorID    *string // nil for the operator (CLI)
-	Action     string
+	Action     AuditAction
 	TargetID   *string
 	BeforeRole *access.Role
 	AfterRole  *access.Role
 	CreatedAt  time.Time
 }
 
+// AuditAction names what an audit entry records: the events of the
+// service, where access.Action names what one user may do to another.
+type AuditAction string
+
 // Audit actions.
 const (
-	AuditOrganizationCreated = "ORGANIZATION_CREATED"
-	AuditUserCreated         = "USER_CREATED"
-	AuditInvitationAccepted  = "INVITATION_ACCEPTED"
-	AuditRoleChanged         = "ROLE_CHANGED"
-	AuditInvitationResent    = "INVITATION_RESENT"
-	AuditPasswordResetSent   = "PASSWORD_RESET_SENT"
-	AuditPasswordResetAsked  = "PASSWORD_RESET_REQUESTED"
-	AuditPasswordReset       = "PASSWORD_RESET"
-	AuditTwoFactorEnrolled   = "TWO_FACTOR_ENROLLED"
-	AuditTwoFactorReset      = "TWO_FACTOR_RESET"
-	AuditTwoFactorLocked     = "TWO_FACTOR_LOCKED" // too many wrong codes in a day
-	AuditUserRemoved         = "USER_REMOVED"
+	AuditOrganizationCreated AuditAction = "ORGANIZATION_CREATED"
+	AuditUserCreated         AuditAction = "USER_CREATED"
+	AuditInvitationAccepted  AuditAction = "INVITATION_ACCEPTED"
+	AuditRoleChanged         AuditAction = "ROLE_CHANGED"
+	AuditInvitationResent    AuditAction = "INVITATION_RESENT"
+	AuditPasswordResetSent   AuditAction = "PASSWORD_RESET_SENT"
+	AuditPasswordResetAsked  AuditAction = "PASSWORD_RESET_REQUESTED"
+	AuditPasswordReset       AuditAction = "PASSWORD_RESET"
+	AuditTwoFactorEnrolled   AuditAction = "TWO_FACTOR_ENROLLED"
+	AuditTwoFactorReset      AuditAction = "TWO_FACTOR_RESET"
+	AuditTwoFactorLocked     AuditAction = "TWO_FACTOR_LOCKED" // too many wrong codes in a day
+	AuditUserRemoved         AuditAction = "USER_REMOVED"
 )
 
 // EmailKind says which template an outgoing email uses.

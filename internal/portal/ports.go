@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/clientportal/portal/internal/access"
 )
@@ -60,6 +62,11 @@ type SessionStore interface {
 	Touch(ctx context.Context, hash string, now time.Time) (*Session, error)
 	// FailCode counts one wrong TOTP code and returns the new count.
 	FailCode(ctx context.Context, hash string) (int, error)
+	// Rotate replaces the session whose hash is old by next in one atomic
+	// step: next is stored only if old still existed, and old is gone
+	// afterwards, so one waiting session yields at most one successor.
+	// ErrNoSession when old does not exist.
+	Rotate(ctx context.Context, old string, next *Session) error
 	// Delete ends one session. Deleting a missing session is not an error.
 	Delete(ctx context.Context, hash string) error
 	// DeleteUser ends every session of a user at once.
@@ -97,11 +104,47 @@ type ListQuery struct {
 	Limit int
 }
 
+// Check refuses, as BAD_USER_INPUT, a query no store can answer: a bad
+// filter (see UserFilter.Check), or a cursor made for another order. The
+// store calls it; the format of the cursor's value is the store's own.
+func (q ListQuery) Check() error {
+	if err := q.Filter.Check(); err != nil {
+		return err
+	}
+	if c := q.After; c != nil && (c.Field != q.Order.Field || c.Desc != q.Order.Desc) {
+		return errForeignCursor
+	}
+	return nil
+}
+
+var errForeignCursor = Invalid("after", "the cursor is invalid or belongs to another order")
+
 // UserFilter narrows a user list.
 type UserFilter struct {
 	Search string // case-insensitive substring of name or email
 	Roles  []access.Role
 	Status *Status
+}
+
+// MaxSearchLen bounds the search text, in bytes.
+const MaxSearchLen = 254
+
+// Check refuses, as BAD_USER_INPUT, a search that is too long or is not
+// text (invalid UTF-8, or NUL, which PostgreSQL cannot take), and an
+// unknown role.
+func (f UserFilter) Check() error {
+	switch {
+	case len(f.Search) > MaxSearchLen:
+		return Invalid("filter.search", "the search text must have at most %d characters", MaxSearchLen)
+	case !utf8.ValidString(f.Search) || strings.ContainsRune(f.Search, 0):
+		return Invalid("filter.search", "the search text is not valid text")
+	}
+	for _, r := range f.Roles {
+		if err := checkRole("filter.roles", r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OrderField is a column users can be ordered by.
@@ -161,8 +204,27 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	// UsersByID returns the users of orgID among ids (any order; missing ids skipped).
 	UsersByID(ctx context.Context, orgID string, ids []string) ([]*User, error)
-	// UpdateUser writes the named columns of u. ErrNotFound if u is gone.
-	UpdateUser(ctx context.Context, u *User, columns ...string) error
+	// The writes below change one user, who must be live (ErrNotFound
+	// otherwise); each says what it changes in domain terms.
+
+	// SetPassword stores a new password hash.
+	SetPassword(ctx context.Context, userID, hash string) error
+	// Activate makes an invited user ACTIVE.
+	Activate(ctx context.Context, userID string) error
+	// SetRole gives the user role r.
+	SetRole(ctx context.Context, userID string, r access.Role) error
+	// MarkInvitationSent records when the latest invitation email was queued.
+	MarkInvitationSent(ctx context.Context, userID string, at time.Time) error
+	// SetTOTPSecret stores a new sealed TOTP secret, not yet confirmed.
+	SetTOTPSecret(ctx context.Context, userID string, sealed []byte) error
+	// EnableTwoFactor confirms the user's TOTP secret (a code matched it).
+	EnableTwoFactor(ctx context.Context, userID string) error
+	// ClearTwoFactor removes the TOTP secret, its confirmation and the
+	// wrong-code count: the next login enrols again.
+	ClearTwoFactor(ctx context.Context, userID string) error
+	// EndSessions makes every session of the user started before at dead,
+	// whether or not the session store can be reached to delete them.
+	EndSessions(ctx context.Context, userID string, at time.Time) error
 	// RemoveUser marks the user removed; the email becomes free again.
 	RemoveUser(ctx context.Context, orgID, id string, at time.Time) error
 	// AcceptTOTPStep records step as the user's last accepted TOTP step if
@@ -176,7 +238,13 @@ type Store interface {
 	// TouchLastActive sets last_active_at to now unless it is already
 	// later than now minus interval.
 	TouchLastActive(ctx context.Context, userID string, now time.Time, interval time.Duration) error
-	ListUsers(ctx context.Context, orgID string, q ListQuery) ([]*User, error)
+	// ListUsers returns up to q.Limit live users of orgID that follow
+	// q.After in q.Order, and the cursor of each. It refuses what q.Check
+	// refuses, and a cursor whose value or id can't be a position in
+	// q.Order, as BAD_USER_INPUT.
+	ListUsers(ctx context.Context, orgID string, q ListQuery) ([]*User, []Cursor, error)
+	// CountUsers counts the live users of orgID that match f; it refuses
+	// what f.Check refuses.
 	CountUsers(ctx context.Context, orgID string, f UserFilter) (int, error)
 
 	CreateToken(ctx context.Context, t *Token) error

@@ -133,8 +133,15 @@ func WithAuthError(ctx context.Context, err error) context.Context {
 	return context.WithValue(ctx, authErrKey, err)
 }
 
+// authError is the error WithAuthError recorded in ctx, or nil.
+func authError(ctx context.Context) error {
+	err, _ := ctx.Value(authErrKey).(error)
+	return err
+}
+
+// noViewer is the answer to a call without a session.
 func noViewer(ctx context.Context) error {
-	if err, _ := ctx.Value(authErrKey).(error); err != nil {
+	if err := authError(ctx); err != nil {
 		return err
 	}
 	return ErrUnauthenticated
@@ -161,16 +168,32 @@ func clientIP(ctx context.Context) string {
 	return ip
 }
 
+// SignedIn reports whether v is a viewer of a full (2FA-verified)
+// session; false for nil.
+func (v *Viewer) SignedIn() bool { return v != nil && v.Session.Stage == StageFull }
+
 // signedIn returns the viewer of a full (2FA-verified) session.
 func signedIn(ctx context.Context) (*Viewer, error) {
 	v := ViewerFrom(ctx)
-	if v == nil {
+	switch {
+	case v.SignedIn():
+		return v, nil
+	case v == nil:
 		return nil, noViewer(ctx)
 	}
-	if v.Session.Stage != StageFull {
-		return nil, &Error{Kind: KindUnauthenticated, Message: "finish signing in: send your two-factor code to verifyTwoFactor"}
+	return nil, &Error{Kind: KindUnauthenticated, Message: "finish signing in: send your two-factor code to verifyTwoFactor"}
+}
+
+// pendingLogin returns the viewer of a session waiting for its 2FA code.
+func pendingLogin(ctx context.Context) (*Viewer, error) {
+	v := ViewerFrom(ctx)
+	switch {
+	case v != nil && v.Session.Stage == StageTwoFactor:
+		return v, nil
+	case v == nil && authError(ctx) != nil:
+		return nil, authError(ctx)
 	}
-	return v, nil
+	return nil, &Error{Kind: KindUnauthenticated, Message: "no login is waiting for a code; call login first"}
 }
 
 // Authenticate finds the session of token and its user, slides the idle
@@ -226,17 +249,23 @@ func (s *Service) touchActive(ctx context.Context, userID string, now time.Time)
 	return true
 }
 
-// endSessions ends every session of a user: it marks them dead in the
-// database (in the caller's transaction, so it cannot be lost) and, after
-// commit, deletes them from the session store.
-func endSessions(ctx context.Context, tx Store, u *User, now time.Time) error {
+// revokeSessions ends every session of u in the database, in the
+// caller's transaction so that it cannot be lost: Authenticate refuses
+// sessions started before SessionsNotBefore. After commit, the caller
+// calls deleteSessions to remove them from the session store as well.
+func revokeSessions(ctx context.Context, tx Store, u *User, now time.Time) error {
+	if err := tx.EndSessions(ctx, u.ID, now); err != nil {
+		return err
+	}
 	u.SessionsNotBefore = &now
-	return tx.UpdateUser(ctx, u, "sessions_not_before")
+	return nil
 }
 
-func (s *Service) dropSessions(ctx context.Context, userID string) {
+// deleteSessions removes every session of a user from the session store,
+// after revokeSessions committed. A failure is only logged: the sessions
+// are dead already.
+func (s *Service) deleteSessions(ctx context.Context, userID string) {
 	if err := s.sessions.DeleteUser(context.WithoutCancel(ctx), userID); err != nil {
-		// Authenticate refuses them anyway (sessions_not_before).
 		s.log.ErrorContext(ctx, "delete sessions of user", "user", userID, "err", err)
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/clientportal/portal/internal/access"
 )
+
+// sees reports whether u is a user of v's organisation: another
+// organisation's users are invisible (not found, never forbidden).
+func (v *Viewer) sees(u *User) bool { return v != nil && u != nil && u.OrgID == v.User.OrgID }
 
 // Actions says what the viewer may do to a user right now.
 type Actions struct {
@@ -21,7 +22,7 @@ type Actions struct {
 // (only INVITED users get invitations, only ACTIVE users password resets,
 // only users with 2FA a 2FA reset).
 func Can(v *Viewer, u *User) Actions {
-	if v == nil || u == nil || u.OrgID != v.User.OrgID {
+	if !v.sees(u) {
 		return Actions{}
 	}
 	me, them := v.Subject(), u.Subject()
@@ -36,7 +37,7 @@ func Can(v *Viewer, u *User) Actions {
 
 // AssignableRoles are the roles the viewer may change u to right now.
 func AssignableRoles(v *Viewer, u *User) []access.Role {
-	if v == nil || u == nil || u.OrgID != v.User.OrgID {
+	if !v.sees(u) {
 		return []access.Role{}
 	}
 	return access.AssignableTo(v.Subject(), u.Subject())
@@ -103,7 +104,7 @@ func (s *Service) InvitationDeliveryFailed(ctx context.Context, users []*User) (
 	}
 	ids := make([]string, 0, len(users))
 	for _, u := range users {
-		if u.OrgID == v.User.OrgID {
+		if v.sees(u) {
 			ids = append(ids, u.ID)
 		}
 	}
@@ -113,7 +114,7 @@ func (s *Service) InvitationDeliveryFailed(ctx context.Context, users []*User) (
 	}
 	out := make([]bool, len(users))
 	for i, u := range users {
-		out[i] = failed[u.ID] && u.OrgID == v.User.OrgID
+		out[i] = failed[u.ID] && v.sees(u)
 	}
 	return out, nil
 }
@@ -150,34 +151,24 @@ func (s *Service) Users(ctx context.Context, first *int, after *string, f UserFi
 	if o.Field == "" {
 		o.Field = OrderName
 	}
-	if len(f.Search) > 254 {
-		return nil, Invalid("filter.search", "the search text must have at most 254 characters")
-	}
-	for _, r := range f.Roles {
-		if !r.Valid() {
-			return nil, Invalid("filter.roles", "unknown role %q", r)
-		}
-	}
 	q := ListQuery{Filter: f, Order: o, Limit: n + 1}
 	if after != nil {
-		c, err := DecodeCursor(*after)
-		if err != nil || c.Field != o.Field || c.Desc != o.Desc {
-			return nil, Invalid("after", "the cursor is invalid or belongs to another order")
+		if q.After, err = DecodeCursor(*after); err != nil {
+			return nil, errForeignCursor
 		}
-		q.After = c
 	}
-	users, err := s.store.ListUsers(ctx, v.User.OrgID, q)
+	users, cursors, err := s.store.ListUsers(ctx, v.User.OrgID, q)
 	if err != nil {
 		return nil, err
 	}
 	p := &UserPage{HasPrevious: after != nil, filter: f, orgID: v.User.OrgID}
 	if len(users) > n {
-		users, p.HasNext = users[:n], true
+		users, cursors, p.HasNext = users[:n], cursors[:n], true
 	}
 	p.Users = users
 	p.Cursors = make([]string, len(users))
-	for i, u := range users {
-		p.Cursors[i] = EncodeCursor(CursorOf(u, o))
+	for i := range users {
+		p.Cursors[i] = EncodeCursor(cursors[i])
 	}
 	return p, nil
 }
@@ -222,31 +213,6 @@ func DecodeCursor(s string) (*Cursor, error) {
 	return &c, nil
 }
 
-// CursorOf returns the cursor of u in order o: the value of the order's
-// sort key as the store compares it (the lower-cased name; the role's
-// position in access.Roles) and the id.
-func CursorOf(u *User, o UserOrder) Cursor {
-	c := Cursor{Field: o.Field, Desc: o.Desc, ID: u.ID}
-	var v string
-	switch o.Field {
-	case OrderEmail:
-		v = u.Email
-	case OrderRole:
-		v = strconv.Itoa(slices.Index(access.Roles, u.Role))
-	case OrderLastActive:
-		if u.LastActiveAt == nil {
-			return c
-		}
-		v = u.LastActiveAt.UTC().Format(time.RFC3339Nano)
-	case OrderCreated:
-		v = u.CreatedAt.UTC().Format(time.RFC3339Nano)
-	default:
-		v = strings.ToLower(u.Name)
-	}
-	c.Value = &v
-	return c
-}
-
 // CreateUser invites a new user with a role below the viewer's.
 func (s *Service) CreateUser(ctx context.Context, email, name string, role access.Role) (*User, error) {
 	v, err := signedIn(ctx)
@@ -262,11 +228,11 @@ func (s *Service) CreateUser(ctx context.Context, email, name string, role acces
 	if name, err = normalizeName(name); err != nil {
 		return nil, err
 	}
-	if !role.Valid() {
-		return nil, Invalid("role", "unknown role %q", role)
+	if err := checkRole("role", role); err != nil {
+		return nil, err
 	}
 	if !access.CanCreate(v.Role, role) {
-		return nil, &Error{Kind: KindForbidden, Message: "you may only give roles ranked below your own"}
+		return nil, errRoleTooHigh
 	}
 	now := s.now()
 	u := &User{OrgID: v.User.OrgID, Email: email, Name: name, Role: role, Status: StatusInvited,
@@ -278,13 +244,25 @@ func (s *Service) CreateUser(ctx context.Context, email, name string, role acces
 		if _, err := s.issueLink(ctx, tx, u, v.User, TokenInvitation, EmailInvitation, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditUserCreated, u, nil, &role, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditUserCreated, Actor: v.User, Target: u, After: &role})
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.notify()
 	return u, nil
+}
+
+// errRoleTooHigh: the viewer may not give that role (create or change).
+var errRoleTooHigh = &Error{Kind: KindForbidden, Message: "you may only give roles ranked below your own"}
+
+// checkRole refuses a role that is not one of the five as BAD_USER_INPUT
+// on field.
+func checkRole(field string, r access.Role) error {
+	if !r.Valid() {
+		return Invalid(field, "unknown role %q", r)
+	}
+	return nil
 }
 
 // act runs an admin action on a user of the viewer's organisation: it
@@ -316,25 +294,27 @@ func (s *Service) act(ctx context.Context, userID string, a access.Action, do fu
 
 // ChangeRole gives a lower-ranked user another role below the viewer's.
 func (s *Service) ChangeRole(ctx context.Context, userID string, role access.Role) (*User, error) {
-	if !role.Valid() {
-		if _, err := signedIn(ctx); err != nil {
-			return nil, err
+	if err := checkRole("role", role); err != nil {
+		if _, serr := signedIn(ctx); serr != nil {
+			return nil, serr
 		}
-		return nil, Invalid("role", "unknown role %q", role)
+		return nil, err
 	}
+	// act has checked the target (access.CanAct); what is left of
+	// access.CanChangeRole is whether the viewer may give role.
 	return s.act(ctx, userID, access.ActChangeRole, func(tx Store, v *Viewer, u *User, now time.Time) error {
 		if u.Role == role {
 			return Invalid("role", "the user already has this role")
 		}
-		if !access.CanChangeRole(v.Subject(), u.Subject(), role) {
-			return &Error{Kind: KindForbidden, Message: "you may only give roles ranked below your own"}
+		if !access.CanAssign(v.Role, role) {
+			return errRoleTooHigh
+		}
+		if err := tx.SetRole(ctx, u.ID, role); err != nil {
+			return err
 		}
 		before := u.Role
 		u.Role = role
-		if err := tx.UpdateUser(ctx, u, "role"); err != nil {
-			return err
-		}
-		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditRoleChanged, u, &before, &role, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditRoleChanged, Actor: v.User, Target: u, Before: &before, After: &role})
 	})
 }
 
@@ -358,7 +338,7 @@ func (s *Service) SendPasswordReset(ctx context.Context, userID string) (*User, 
 // the user must have status want (else BAD_USER_INPUT with wrongStatus);
 // the link, its queued email and the audit record are written together.
 func (s *Service) mailLink(ctx context.Context, userID string, a access.Action, want Status, wrongStatus string,
-	kind TokenKind, email EmailKind, auditAction string) (*User, error) {
+	kind TokenKind, email EmailKind, auditAction AuditAction) (*User, error) {
 	u, err := s.act(ctx, userID, a, func(tx Store, v *Viewer, u *User, now time.Time) error {
 		if u.Status != want {
 			return Invalid("userId", "%s", wrongStatus)
@@ -366,7 +346,7 @@ func (s *Service) mailLink(ctx context.Context, userID string, a access.Action, 
 		if _, err := s.issueLink(ctx, tx, u, v.User, kind, email, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, u.OrgID, &v.User.ID, auditAction, u, nil, nil, now)
+		return audit(ctx, tx, now, auditEvent{Action: auditAction, Actor: v.User, Target: u})
 	})
 	if err == nil {
 		s.notify()
@@ -381,18 +361,18 @@ func (s *Service) ResetTwoFactor(ctx context.Context, userID string) (*User, err
 		if u.TOTPSecret == nil {
 			return Invalid("userId", "the user has not set up two-factor authentication")
 		}
+		if err := tx.ClearTwoFactor(ctx, u.ID); err != nil {
+			return err
+		}
 		u.TOTPSecret, u.TwoFactorEnabled = nil, false
 		u.TOTPFailures, u.TOTPFailuresSince = 0, nil
-		if err := tx.UpdateUser(ctx, u, "totp_secret", "two_factor_enabled", "totp_failures"); err != nil {
+		if err := revokeSessions(ctx, tx, u, now); err != nil {
 			return err
 		}
-		if err := endSessions(ctx, tx, u, now); err != nil {
-			return err
-		}
-		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditTwoFactorReset, u, nil, nil, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditTwoFactorReset, Actor: v.User, Target: u})
 	})
 	if err == nil {
-		s.dropSessions(ctx, u.ID)
+		s.deleteSessions(ctx, u.ID)
 	}
 	return u, err
 }
@@ -407,19 +387,19 @@ func (s *Service) RemoveUser(ctx context.Context, userID string) (string, error)
 		if err := tx.CancelEmails(ctx, u.ID); err != nil {
 			return err
 		}
-		if err := endSessions(ctx, tx, u, now); err != nil {
+		if err := revokeSessions(ctx, tx, u, now); err != nil {
 			return err
 		}
 		if err := tx.RemoveUser(ctx, u.OrgID, u.ID, now); err != nil {
 			return err
 		}
 		before := u.Role
-		return audit(ctx, tx, u.OrgID, &v.User.ID, AuditUserRemoved, u, &before, nil, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditUserRemoved, Actor: v.User, Target: u, Before: &before})
 	})
 	if err != nil {
 		return "", err
 	}
-	s.dropSessions(ctx, u.ID)
+	s.deleteSessions(ctx, u.ID)
 	return u.ID, nil
 }
 
@@ -498,11 +478,11 @@ func (s *Service) CreateOrganization(ctx context.Context, name, adminEmail, admi
 		if link, err = s.issueLink(ctx, tx, u, nil, TokenInvitation, EmailInvitation, now); err != nil {
 			return err
 		}
-		if err := audit(ctx, tx, org.ID, nil, AuditOrganizationCreated, nil, nil, nil, now); err != nil {
+		if err := audit(ctx, tx, now, auditEvent{Action: AuditOrganizationCreated, Org: org.ID}); err != nil {
 			return err
 		}
 		sa := access.SuperAdmin
-		return audit(ctx, tx, org.ID, nil, AuditUserCreated, u, nil, &sa, now)
+		return audit(ctx, tx, now, auditEvent{Action: AuditUserCreated, Target: u, After: &sa})
 	})
 	if err != nil {
 		return nil, nil, "", err

@@ -276,6 +276,90 @@ func testSessionStore(t *testing.T, newStore func(t *testing.T, idle, maxAge tim
 		}
 	})
 
+	t.Run("Rotate", func(t *testing.T) {
+		t.Parallel()
+		st := store(t)
+		waiting := newSession("u1", t0)
+		waiting.Stage, waiting.FailedCodes = portal.StageTwoFactor, 2
+		mustCreate(t, st, waiting)
+		full := newSession("u1", t0)
+		full.LastSeenAt = t0.Add(time.Minute)
+		if err := st.Rotate(t.Context(), waiting.Hash, full); err != nil {
+			t.Fatalf("Rotate: %v", err)
+		}
+		wantNoSession(t, st, waiting.Hash, t0.Add(time.Minute))
+		assertSession(t, mustTouch(t, st, full.Hash, t0.Add(time.Minute)), full)
+		// Rotating the same session again finds nothing and stores nothing.
+		again := newSession("u1", t0)
+		if err := st.Rotate(t.Context(), waiting.Hash, again); !errors.Is(err, portal.ErrNoSession) {
+			t.Fatalf("second Rotate: %v, want ErrNoSession", err)
+		}
+		wantNoSession(t, st, again.Hash, t0.Add(time.Minute))
+		// The successor is in its user's index.
+		if err := st.DeleteUser(t.Context(), "u1"); err != nil {
+			t.Fatal(err)
+		}
+		wantNoSession(t, st, full.Hash, t0.Add(time.Minute))
+	})
+
+	t.Run("RotateRefusesMissingOrForeign", func(t *testing.T) {
+		t.Parallel()
+		st := store(t)
+		next := newSession("u1", t0)
+		if err := st.Rotate(t.Context(), randomHash(t), next); !errors.Is(err, portal.ErrNoSession) {
+			t.Fatalf("Rotate of a missing session: %v, want ErrNoSession", err)
+		}
+		wantNoSession(t, st, next.Hash, t0)
+		// Another user's session is not replaced.
+		other := newSession("u2", t0)
+		mustCreate(t, st, other)
+		if err := st.Rotate(t.Context(), other.Hash, next); !errors.Is(err, portal.ErrNoSession) {
+			t.Fatalf("Rotate of another user's session: %v, want ErrNoSession", err)
+		}
+		wantNoSession(t, st, next.Hash, t0)
+		assertSession(t, mustTouch(t, st, other.Hash, t0), other)
+		for _, bad := range []*portal.Session{{UserID: "u2"}, {Hash: randomHash(t)}} {
+			if err := st.Rotate(t.Context(), other.Hash, bad); err == nil {
+				t.Errorf("Rotate to %+v succeeded", bad)
+			}
+		}
+		mustTouch(t, st, other.Hash, t0)
+	})
+
+	t.Run("RotateRacing", func(t *testing.T) {
+		t.Parallel()
+		st := store(t)
+		waiting := newSession("u1", t0)
+		mustCreate(t, st, waiting)
+		// Many requests rotate one waiting session at once: exactly one
+		// successor comes to exist.
+		const n = 20
+		next := make([]*portal.Session, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			next[i] = newSession("u1", t0)
+			wg.Go(func() { errs[i] = st.Rotate(t.Context(), waiting.Hash, next[i]) })
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+				mustTouch(t, st, next[i].Hash, t0)
+			case errors.Is(err, portal.ErrNoSession):
+				wantNoSession(t, st, next[i].Hash, t0)
+			default:
+				t.Fatalf("Rotate %d: %v", i, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d rotations succeeded, want 1", won)
+		}
+		wantNoSession(t, st, waiting.Hash, t0)
+	})
+
 	t.Run("TouchRacingDeleteUser", func(t *testing.T) {
 		t.Parallel()
 		st := store(t)

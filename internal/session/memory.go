@@ -44,16 +44,7 @@ func (m *Memory) Create(_ context.Context, s *portal.Session) error {
 	c := *s
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.byHash[c.Hash]; ok {
-		m.unlink(old)
-	}
-	m.byHash[c.Hash] = &c
-	set := m.byUser[c.UserID]
-	if set == nil {
-		set = make(map[string]struct{})
-		m.byUser[c.UserID] = set
-	}
-	set[c.Hash] = struct{}{}
+	m.link(&c)
 	return nil
 }
 
@@ -87,6 +78,23 @@ func (m *Memory) FailCode(_ context.Context, hash string) (int, error) {
 	}
 	s.FailedCodes++
 	return s.FailedCodes, nil
+}
+
+// Rotate replaces session old by a copy of next under one lock.
+func (m *Memory) Rotate(_ context.Context, old string, next *portal.Session) error {
+	if next.Hash == "" || next.UserID == "" {
+		return errInvalidSession
+	}
+	c := *next
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.byHash[old]
+	if !ok || s.UserID != c.UserID {
+		return portal.ErrNoSession
+	}
+	m.unlink(s)
+	m.link(&c)
+	return nil
 }
 
 // Delete ends one session; a missing session is not an error.
@@ -151,6 +159,21 @@ func (m *Memory) Len() int {
 
 func (m *Memory) expired(s *portal.Session, now time.Time) bool {
 	return now.Sub(s.LastSeenAt) > m.idle || now.Sub(s.CreatedAt) >= m.maxAge
+}
+
+// link adds s to both maps, replacing a session with its hash; m.mu must
+// be held.
+func (m *Memory) link(s *portal.Session) {
+	if old, ok := m.byHash[s.Hash]; ok {
+		m.unlink(old)
+	}
+	m.byHash[s.Hash] = s
+	set := m.byUser[s.UserID]
+	if set == nil {
+		set = make(map[string]struct{})
+		m.byUser[s.UserID] = set
+	}
+	set[s.Hash] = struct{}{}
 }
 
 // unlink removes s from both maps; m.mu must be held.

@@ -78,7 +78,7 @@ func FuzzCursorValue(f *testing.F) {
 			c.Value = &value
 		}
 		q := portal.ListQuery{Order: portal.UserOrder{Field: portal.OrderField(order), Desc: desc}, After: c, Limit: 3}
-		users, err := db.ListUsers(ctx, org.ID, q)
+		users, _, err := db.ListUsers(ctx, org.ID, q)
 		if err != nil {
 			if k := portal.KindOf(err); k != portal.KindInvalid {
 				t.Fatalf("ListUsers(%+v, cursor %+v value %q): %s error: %v", q.Order, *c, value, k, err)

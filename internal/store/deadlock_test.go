@@ -46,8 +46,7 @@ func TestDeadlockedTransactionIsRetried(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			v.Status = portal.StatusActive
-			return tx.UpdateUser(ctx, v, "status")
+			return tx.Activate(ctx, v.ID)
 		})
 	}()
 	go func() { // admin action: user, then tokens

@@ -47,9 +47,9 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, error) {
-	if err := validSearch(lq.Filter); err != nil {
-		return nil, err
+func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) ([]*portal.User, []portal.Cursor, error) {
+	if err := lq.Check(); err != nil {
+		return nil, nil, err
 	}
 	col, ok := orderColumn[lq.Order.Field]
 	if !ok {
@@ -71,13 +71,12 @@ func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) (
 	// The rows after the cursor, as one or two index ranges read in turn.
 	ranges := []*cond{nil}
 	if c := lq.After; c != nil {
-		// A cursor is bound to the order it was made for.
-		if c.Field != lq.Order.Field || c.Desc != lq.Order.Desc || !validID(c.ID) {
-			return nil, errInvalidCursor
+		if !validID(c.ID) {
+			return nil, nil, errInvalidCursor
 		}
 		v, err := cursorValue(c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ranges = keyset(col, lq.Order.Desc, v, c.ID)
 	}
@@ -93,28 +92,46 @@ func (s *DB) ListUsers(ctx context.Context, orgID string, lq portal.ListQuery) (
 			q = q.Limit(int64(lq.Limit - len(rows)))
 		}
 		if err := q.Scan(ctx); err != nil {
-			return nil, translate(err)
+			return nil, nil, translate(err)
 		}
 		rows = append(rows, more...)
 		if lq.Limit > 0 && len(rows) >= lq.Limit {
 			break
 		}
 	}
-	out := make([]*portal.User, len(rows))
+	users := make([]*portal.User, len(rows))
+	cursors := make([]portal.Cursor, len(rows))
 	for i := range rows {
-		out[i] = rows[i].user()
+		users[i], cursors[i] = rows[i].user(), rows[i].cursor(lq.Order)
 	}
-	return out, nil
+	return users, cursors, nil
 }
 
 var errInvalidCursor = portal.Invalid("after", "invalid cursor")
 
-// validSearch rejects a search PostgreSQL cannot take as text.
-func validSearch(f portal.UserFilter) error {
-	if !validText(f.Search) {
-		return portal.Invalid("filter.search", "the search text is not valid text")
+// cursor is the position of r in order o: the value of the order's sort
+// column as stored (the name's name_key, the role's role_order), which
+// cursorValue reads back, and the id.
+func (r *userRow) cursor(o portal.UserOrder) portal.Cursor {
+	c := portal.Cursor{Field: o.Field, Desc: o.Desc, ID: r.ID}
+	var v string
+	switch o.Field {
+	case portal.OrderEmail:
+		v = r.Email
+	case portal.OrderRole:
+		v = strconv.Itoa(r.RoleOrder)
+	case portal.OrderLastActive:
+		if r.LastActiveAt == nil {
+			return c
+		}
+		v = r.LastActiveAt.UTC().Format(time.RFC3339Nano)
+	case portal.OrderCreated:
+		v = r.CreatedAt.UTC().Format(time.RFC3339Nano)
+	default:
+		v = r.NameKey
 	}
-	return nil
+	c.Value = &v
+	return c
 }
 
 // validText reports whether s can be sent as a text value: UTF-8 without NUL.
@@ -177,7 +194,7 @@ func keyset(col string, desc bool, v any, id string) []*cond {
 }
 
 func (s *DB) CountUsers(ctx context.Context, orgID string, f portal.UserFilter) (int, error) {
-	if err := validSearch(f); err != nil {
+	if err := f.Check(); err != nil {
 		return 0, err
 	}
 	n, err := s.filtered(s.idb.NewSelect().Model((*userRow)(nil)), orgID, f).Count(ctx)

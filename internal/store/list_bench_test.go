@@ -90,7 +90,7 @@ func atRow(tb testing.TB, db *store.DB, orgID string, o portal.UserOrder, row in
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := portal.CursorOf(u, o)
+	c := store.CursorOf(u, o)
 	return &c
 }
 
@@ -124,7 +124,7 @@ func (h *captureHook) listSQL(t *testing.T, db *store.DB, orgID string, q portal
 	h.mu.Lock()
 	h.on, h.queries = true, nil
 	h.mu.Unlock()
-	users, err := db.ListUsers(context.Background(), orgID, q)
+	users, _, err := db.ListUsers(context.Background(), orgID, q)
 	h.mu.Lock()
 	h.on = false
 	qs := h.queries
@@ -312,7 +312,7 @@ func TestListUsesIndexAt100k(t *testing.T) {
 var benchOrders = []portal.UserOrder{{Field: portal.OrderName}, {Field: portal.OrderLastActive, Desc: true}}
 
 func benchPage(b *testing.B, db *store.DB, orgID string, q portal.ListQuery) {
-	users, err := db.ListUsers(context.Background(), orgID, q)
+	users, _, err := db.ListUsers(context.Background(), orgID, q)
 	if err != nil || len(users) != q.Limit {
 		b.Fatalf("ListUsers: %d users, %v", len(users), err)
 	}

@@ -189,7 +189,7 @@ func walk(t *testing.T, db *store.DB, orgID string, filter portal.UserFilter, o 
 		if page > 1000 {
 			t.Fatalf("no end after %d pages", page)
 		}
-		got, err := db.ListUsers(ctx, orgID, portal.ListQuery{Filter: filter, Order: o, After: after, Limit: size})
+		got, cursors, err := db.ListUsers(ctx, orgID, portal.ListQuery{Filter: filter, Order: o, After: after, Limit: size})
 		if err != nil {
 			t.Fatalf("page %d: %v", page, err)
 		}
@@ -200,7 +200,7 @@ func walk(t *testing.T, db *store.DB, orgID string, filter portal.UserFilter, o 
 		if len(got) < size {
 			return out
 		}
-		c := portal.CursorOf(got[len(got)-1], o)
+		c := cursors[len(got)-1]
 		b, err := json.Marshal(c)
 		if err != nil {
 			t.Fatal(err)
@@ -220,7 +220,7 @@ func describe(byID map[string]*portal.User, ids []string, o portal.UserOrder) st
 			fmt.Fprintf(&b, "\n  %s (unknown)", id)
 			continue
 		}
-		c := portal.CursorOf(u, o)
+		c := store.CursorOf(u, o)
 		v := "NULL"
 		if c.Value != nil {
 			v = *c.Value
@@ -383,7 +383,7 @@ func TestListUsersFilters(t *testing.T) {
 		if err != nil || n != 5 {
 			t.Errorf("CountUsers(other org) = %d, %v; want 5", n, err)
 		}
-		got, err := db.ListUsers(ctx, f.otherOrg, portal.ListQuery{Filter: flt, Order: portal.UserOrder{Field: portal.OrderName}, Limit: 100})
+		got, _, err := db.ListUsers(ctx, f.otherOrg, portal.ListQuery{Filter: flt, Order: portal.UserOrder{Field: portal.OrderName}, Limit: 100})
 		if err != nil || len(got) != 5 {
 			t.Fatalf("ListUsers(other org) = %d users, %v; want 5", len(got), err)
 		}
@@ -435,7 +435,7 @@ func TestListUsersInvalidCursor(t *testing.T) {
 		}
 		for _, c := range cases {
 			after := c.after
-			_, err := db.ListUsers(ctx, f.org.ID, portal.ListQuery{Order: c.order, After: &after, Limit: 3})
+			_, _, err := db.ListUsers(ctx, f.org.ID, portal.ListQuery{Order: c.order, After: &after, Limit: 3})
 			if portal.KindOf(err) != portal.KindInvalid {
 				v := "<nil>"
 				if after.Value != nil {
@@ -447,7 +447,7 @@ func TestListUsersInvalidCursor(t *testing.T) {
 		// A search PostgreSQL cannot take as text is bad input too.
 		for _, search := range []string{"a\x00b", "\xff"} {
 			flt := portal.UserFilter{Search: search}
-			if _, err := db.ListUsers(ctx, f.org.ID, portal.ListQuery{Filter: flt, Limit: 3}); portal.KindOf(err) != portal.KindInvalid {
+			if _, _, err := db.ListUsers(ctx, f.org.ID, portal.ListQuery{Filter: flt, Limit: 3}); portal.KindOf(err) != portal.KindInvalid {
 				t.Errorf("ListUsers(search %q): %v, want %s", search, err, portal.KindInvalid)
 			}
 			if _, err := db.CountUsers(ctx, f.org.ID, flt); portal.KindOf(err) != portal.KindInvalid {
@@ -460,7 +460,7 @@ func TestListUsersInvalidCursor(t *testing.T) {
 			{Field: portal.OrderRole, Value: s("5"), ID: uuid.NewString()},
 			{Field: portal.OrderName, Value: s(""), ID: uuid.NewString()},
 		} {
-			if _, err := db.ListUsers(ctx, f.org.ID, portal.ListQuery{Order: portal.UserOrder{Field: c.Field}, After: &c, Limit: 3}); err != nil {
+			if _, _, err := db.ListUsers(ctx, f.org.ID, portal.ListQuery{Order: portal.UserOrder{Field: c.Field}, After: &c, Limit: 3}); err != nil {
 				t.Errorf("cursor %+v: %v", c, err)
 			}
 		}

@@ -9,8 +9,11 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
 )
+
+var _ mail.Outbox = (*DB)(nil)
 
 // Outbox message states.
 const (
@@ -58,22 +61,6 @@ func (s *DB) EnqueueEmail(ctx context.Context, e *portal.Email, now time.Time) e
 	return translate(err)
 }
 
-// OutboxMessage is a claimed outbox message: its sealed payload opened.
-type OutboxMessage struct {
-	ID        string
-	Kind      portal.EmailKind
-	Recipient string
-	// Attempts counts claims of this message including the current one
-	// (1 on the first try). It is also the claim's fencing token: MarkSent,
-	// Retry, Fail and Release act only while it is unchanged.
-	Attempts int
-	Email    portal.Email
-	// Err is set when the payload can't be opened (missing, corrupt, or
-	// sealed under another key); Email is then zero and the message can
-	// never be sent.
-	Err error
-}
-
 // Claim takes up to limit messages that are due at now and leases them to
 // the caller: each one's next_attempt_at moves to now+lease and its
 // attempts go up by one, in one transaction, so no other worker claims it
@@ -81,10 +68,9 @@ type OutboxMessage struct {
 // are skipped (FOR UPDATE SKIP LOCKED); SQLite transactions are serialised.
 // The lease must outlast the sending of the whole batch, or a message may
 // be claimed (and sent) a second time.
-func (s *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxMessage, error) {
+func (s *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]mail.OutboxMessage, error) {
 	var rows []outboxRow
-	err := s.InTx(ctx, func(tx portal.Store) error {
-		idb := tx.(*DB).idb
+	err := s.inTx(ctx, func(idb bun.IDB) error {
 		q := idb.NewSelect().Model(&rows).
 			Where("status = ? AND next_attempt_at <= ?", OutboxPending, now).
 			OrderExpr("next_attempt_at, id").Limit(int64(max(limit, 1)))
@@ -109,9 +95,9 @@ func (s *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Dur
 	if err != nil {
 		return nil, err
 	}
-	out := make([]OutboxMessage, len(rows))
+	out := make([]mail.OutboxMessage, len(rows))
 	for i, r := range rows {
-		m := OutboxMessage{ID: r.ID, Kind: portal.EmailKind(r.Kind), Recipient: r.Recipient, Attempts: r.Attempts + 1}
+		m := mail.OutboxMessage{ID: r.ID, Kind: portal.EmailKind(r.Kind), Recipient: r.Recipient, Attempts: r.Attempts + 1}
 		m.Email, m.Err = s.openPayload(r.ID, r.Payload)
 		out[i] = m
 	}

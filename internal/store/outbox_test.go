@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
 	"github.com/clientportal/portal/internal/store"
 	"github.com/clientportal/portal/internal/store/storetest"
@@ -45,7 +46,7 @@ func enqueue(t *testing.T, db *store.DB, e *portal.Email, now time.Time) {
 	}
 }
 
-func claim(t *testing.T, db *store.DB, now time.Time, limit int, lease time.Duration) []store.OutboxMessage {
+func claim(t *testing.T, db *store.DB, now time.Time, limit int, lease time.Duration) []mail.OutboxMessage {
 	t.Helper()
 	msgs, err := db.Claim(context.Background(), now, limit, lease)
 	if err != nil {

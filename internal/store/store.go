@@ -178,15 +178,23 @@ func discard(conn bun.Conn) {
 // READ COMMITTED with explicit row locks (LockUser); SQLite transactions
 // take the write lock at BEGIN (_txlock=immediate), so they serialise.
 func (s *DB) InTx(ctx context.Context, fn func(tx portal.Store) error) error {
-	if _, ok := s.idb.(bun.Tx); ok {
-		return fn(s) // already in a transaction: join it
+	return s.inTx(ctx, func(idb bun.IDB) error {
+		c := *s
+		c.idb = idb
+		return fn(&c)
+	})
+}
+
+// inTx runs fn on one transaction: the one s is bound to, or a new one
+// (run again after a deadlock), whose error is translated.
+func (s *DB) inTx(ctx context.Context, fn func(idb bun.IDB) error) error {
+	if tx, ok := s.idb.(bun.Tx); ok {
+		return fn(tx) // already in a transaction: join it
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			c := *s
-			c.idb = tx
-			return fn(&c)
+			return fn(tx)
 		})
 		// PostgreSQL breaks a deadlock by failing one transaction; it has
 		// changed nothing, so run it again (its locks are taken in the

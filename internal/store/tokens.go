@@ -6,7 +6,6 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/clientportal/portal/internal/access"
 	"github.com/clientportal/portal/internal/portal"
 )
 
@@ -47,8 +46,7 @@ func (r *tokenRow) token() *portal.Token {
 // concurrent callers exactly one sees a row affected.
 func (s *DB) ConsumeToken(ctx context.Context, kind portal.TokenKind, hash []byte, now time.Time) (*portal.Token, error) {
 	var t *portal.Token
-	err := s.InTx(ctx, func(tx portal.Store) error {
-		idb := tx.(*DB).idb
+	err := s.inTx(ctx, func(idb bun.IDB) error {
 		res, err := idb.NewUpdate().Table("tokens").Set("used_at = ?", now).
 			Where("hash = ? AND kind = ? AND used_at IS NULL AND expires_at > ?", hash, string(kind), now).Exec(ctx)
 		if err := affectedOne(res, err); err != nil {
@@ -71,63 +69,4 @@ func (s *DB) RevokeTokens(ctx context.Context, userID string, kind portal.TokenK
 	}
 	_, err := q.Exec(ctx)
 	return translate(err)
-}
-
-type auditRow struct {
-	bun.BaseModel `bun:"table:audit_log"`
-	ID            string    `bun:"id,pk"`
-	OrgID         string    `bun:"org_id"`
-	ActorID       *string   `bun:"actor_id"`
-	Action        string    `bun:"action"`
-	TargetID      *string   `bun:"target_id"`
-	BeforeRole    *string   `bun:"before_role"`
-	AfterRole     *string   `bun:"after_role"`
-	CreatedAt     time.Time `bun:"created_at"`
-}
-
-func rolePtr(r *access.Role) *string {
-	if r == nil {
-		return nil
-	}
-	s := string(*r)
-	return &s
-}
-
-func (s *DB) AddAudit(ctx context.Context, e *portal.AuditEntry) error {
-	if e.ID == "" {
-		e.ID = newID()
-	}
-	_, err := s.idb.NewInsert().Model(&auditRow{ID: e.ID, OrgID: e.OrgID, ActorID: e.ActorID, Action: e.Action,
-		TargetID: e.TargetID, BeforeRole: rolePtr(e.BeforeRole), AfterRole: rolePtr(e.AfterRole), CreatedAt: e.CreatedAt}).Exec(ctx)
-	return translate(err)
-}
-
-// ListAudit pages by id: ids are UUIDv7, so id order is creation order.
-func (s *DB) ListAudit(ctx context.Context, orgID string, q portal.AuditQuery) ([]*portal.AuditEntry, error) {
-	var rows []auditRow
-	sq := s.idb.NewSelect().Model(&rows).Where("org_id = ?", orgID).OrderExpr("id DESC").Limit(int64(q.Limit))
-	if q.After != nil {
-		if !validID(*q.After) {
-			return nil, portal.Invalid("after", "invalid cursor")
-		}
-		sq = sq.Where("id < ?", *q.After)
-	}
-	if err := sq.Scan(ctx); err != nil {
-		return nil, translate(err)
-	}
-	out := make([]*portal.AuditEntry, len(rows))
-	for i, r := range rows {
-		e := &portal.AuditEntry{ID: r.ID, OrgID: r.OrgID, ActorID: r.ActorID, Action: r.Action,
-			TargetID: r.TargetID, CreatedAt: r.CreatedAt.UTC()}
-		if r.BeforeRole != nil {
-			br := access.Role(*r.BeforeRole)
-			e.BeforeRole = &br
-		}
-		if r.AfterRole != nil {
-			ar := access.Role(*r.AfterRole)
-			e.AfterRole = &ar
-		}
-		out[i] = e
-	}
-	return out, nil
 }

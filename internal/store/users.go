@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -192,29 +191,64 @@ func (s *DB) UsersByID(ctx context.Context, orgID string, ids []string) ([]*port
 	return out, nil
 }
 
-// columnsOf maps domain field names to the columns that hold them; a
-// change of name or role also rewrites its sort key.
-var columnsOf = map[string][]string{
-	"name": {"name", "name_key"}, "role": {"role", "role_order"}, "status": {"status"},
-	"password_hash": {"password_hash"}, "totp_secret": {"totp_secret"},
-	"two_factor_enabled": {"two_factor_enabled"}, "totp_last_step": {"totp_last_step"},
-	"invitation_sent_at": {"invitation_sent_at"}, "last_active_at": {"last_active_at"},
-	"sessions_not_before": {"sessions_not_before"},
-	"totp_failures":       {"totp_failures", "totp_failures_since"},
+// updateUser runs one UPDATE of the live user userID; set adds its SET
+// clauses. ErrNotFound when no live user has that id.
+func (s *DB) updateUser(ctx context.Context, userID string, set func(*bun.UpdateQuery) *bun.UpdateQuery) error {
+	if !validID(userID) {
+		return portal.ErrNotFound
+	}
+	res, err := set(s.idb.NewUpdate().Table("users")).Where("id = ? AND removed_at IS NULL", userID).Exec(ctx)
+	return affectedOne(res, err)
 }
 
-func (s *DB) UpdateUser(ctx context.Context, u *portal.User, columns ...string) error {
-	var cols []string
-	for _, c := range columns {
-		cc, ok := columnsOf[c]
-		if !ok {
-			return fmt.Errorf("store: UpdateUser: unknown column %q", c)
-		}
-		cols = append(cols, cc...)
-	}
-	res, err := s.idb.NewUpdate().Model(toUserRow(u)).Column(cols...).
-		Where("id = ? AND org_id = ? AND removed_at IS NULL", u.ID, u.OrgID).Exec(ctx)
-	return affectedOne(res, err)
+func (s *DB) SetPassword(ctx context.Context, userID, hash string) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("password_hash = ?", hash)
+	})
+}
+
+func (s *DB) Activate(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("status = ?", string(portal.StatusActive))
+	})
+}
+
+// SetRole also rewrites the role's sort key.
+func (s *DB) SetRole(ctx context.Context, userID string, r access.Role) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("role = ?", string(r)).Set("role_order = ?", roleOrder(r))
+	})
+}
+
+func (s *DB) MarkInvitationSent(ctx context.Context, userID string, at time.Time) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("invitation_sent_at = ?", at)
+	})
+}
+
+func (s *DB) SetTOTPSecret(ctx context.Context, userID string, sealed []byte) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("totp_secret = ?", sealed)
+	})
+}
+
+func (s *DB) EnableTwoFactor(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("two_factor_enabled = ?", true)
+	})
+}
+
+func (s *DB) ClearTwoFactor(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("totp_secret = NULL").Set("two_factor_enabled = ?", false).
+			Set("totp_failures = 0").Set("totp_failures_since = NULL")
+	})
+}
+
+func (s *DB) EndSessions(ctx context.Context, userID string, at time.Time) error {
+	return s.updateUser(ctx, userID, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("sessions_not_before = ?", at)
+	})
 }
 
 func (s *DB) RemoveUser(ctx context.Context, orgID, id string, at time.Time) error {
