@@ -152,7 +152,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 			return nil, fmt.Errorf("PORTAL_SMTP_URL: %w", err)
 		}
 	}
-	a.worker = mail.NewWorker(db, sender, clock, mail.Options{}, log)
+	a.worker = mail.NewWorker(db, sender, clock, mail.Options{Lease: cfg.OutboxLease}, log)
 	pcfg := portal.DefaultConfig()
 	pcfg.PublicURL = cfg.PublicURL
 	pcfg.RoleChange = portal.RoleChangeMode(cfg.RoleChange)
