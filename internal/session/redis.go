@@ -23,8 +23,8 @@ const ttlSlack = time.Minute
 
 // Redis is a portal.SessionStore in Redis. Keys, under prefix:
 //
-//	{prefix}s:{{hash}}    HASH of the session's fields (times in unix ms)
-//	{prefix}u:{{userID}}  ZSET of the hashes of the user's sessions, each
+//	<prefix>s:{<hash>}    HASH of the session's fields (times in unix ms)
+//	<prefix>u:{<userID>}  ZSET of the hashes of the user's sessions, each
 //	                      scored with the end of its absolute lifetime
 //
 // Each key carries its own hash tag, so under Redis Cluster the sessions
@@ -36,6 +36,8 @@ const ttlSlack = time.Minute
 // index does not list:
 //
 //   - Create adds the index entry first, then writes the session.
+//   - Rotate consumes the old session first (one script on its key, so
+//     one session has at most one successor), then creates the new one.
 //   - DeleteUser deletes every listed session that still belongs to the
 //     user, then removes exactly the entries it read. A session created
 //     while DeleteUser runs may survive it; the database's
