@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -41,10 +42,17 @@ const (
 // deadline) runs out. Every command the session store and limiter send is
 // safe to repeat: the worst a repeat can do is count one wrong code or
 // attempt twice, which fails closed.
+//
+// A URL naming one server without saying cluster=true or cluster=false is
+// asked (INFO cluster, once, now) whether it is a Cluster node; if it
+// answers that it is, the client is a Cluster client with it as the seed.
 func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	opt, err := RedisOptions(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if u, _ := url.Parse(rawURL); len(opt.Addrs) == 1 && opt.MasterName == "" && !u.Query().Has("cluster") {
+		opt.IsClusterMode = clusterEnabled(opt)
 	}
 	client := redis.NewUniversalClient(opt)
 	h := &failover{budget: CallBudget}
@@ -53,6 +61,18 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	}
 	client.AddHook(h)
 	return client, nil
+}
+
+// clusterEnabled asks the one server of opt whether it runs in cluster
+// mode. A server that does not answer counts as not.
+func clusterEnabled(opt *redis.UniversalOptions) bool {
+	c := redis.NewClient(&redis.Options{Addr: opt.Addrs[0], Username: opt.Username, Password: opt.Password,
+		TLSConfig: opt.TLSConfig, DialTimeout: opt.DialTimeout, ReadTimeout: opt.ReadTimeout, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "cluster").Result()
+	return err == nil && strings.Contains(info, "cluster_enabled:1")
 }
 
 // failover is the go-redis hook described at NewRedisClient.

@@ -35,6 +35,16 @@ func TestTransient(t *testing.T) {
 	replica := redistest.StartServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
 	readOnly := replica.Client().Set(ctx, "k", "v", 0).Err()
 
+	// A server that is no Cluster node, given alone, makes a plain client.
+	plain, err := NewRedisClient(testRedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, ok := plain.(*redis.Client); !ok {
+		t.Errorf("a plain server makes a %T", plain)
+	}
+
 	for _, c := range []struct {
 		name string
 		err  error

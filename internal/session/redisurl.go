@@ -16,6 +16,8 @@ import (
 //	redis://sentinel1:26379?addr=sentinel2:26379&master_name=mymaster   Sentinel
 //	redis://host1:6379?cluster=true                           Cluster from one seed
 //
+// (NewRedisClient also recognises a Cluster node given alone.)
+//
 // rediss:// uses TLS. The timeouts make calls fail fast while Redis is
 // down (requests fail closed); the client reconnects by itself. Use
 // NewRedisClient for a client that also rides out failovers.

@@ -50,11 +50,19 @@ func newClient(t *testing.T, url string) redis.UniversalClient {
 }
 
 // TestClusterSpread: sessions (even of one user) land on every master in
-// proportion, none with more than half.
+// proportion, none with more than half. The client is given one node
+// only, and finds out by itself that it is a Cluster.
 func TestClusterSpread(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, redistest.ClusterOptions{})
-	st := NewRedis(newClient(t, c.URL()), "spread:", time.Hour, time.Hour)
+	client := newClient(t, "redis://"+c.Nodes[4].Addr)
+	if _, ok := client.(*redis.ClusterClient); !ok {
+		t.Fatalf("one Cluster node makes a %T", client)
+	}
+	if _, ok := newClient(t, "redis://"+c.Nodes[4].Addr+"?cluster=false").(*redis.Client); !ok {
+		t.Fatal("cluster=false is not obeyed")
+	}
+	st := NewRedis(client, "spread:", time.Hour, time.Hour)
 	const n = 600
 	for i := range n {
 		mustCreate(t, st, newSession([]string{"u1", "u2", "u3"}[i%3], t0))
