@@ -133,6 +133,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 			return nil, fmt.Errorf("PORTAL_REDIS_URL: %w", err)
 		}
 		a.redis = client
+		redis.SetLogger(session.RedisLogger(log))
 		a.sessions = session.NewRedis(a.redis, "portal:sess:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
 		a.apq = querycache.NewRedis(a.redis, "portal:apq:", 24*time.Hour)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -202,4 +203,19 @@ func ping(ctx context.Context, client redis.UniversalClient) error {
 		}
 		return nil
 	})
+}
+
+// RedisLogger adapts log for redis.SetLogger, so that go-redis's own lines
+// (dial failures during an outage, failovers seen) are structured log
+// records like the server's, at Warn level.
+func RedisLogger(log *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return redisLog{log}
+}
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }

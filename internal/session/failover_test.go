@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +69,14 @@ func TestTransient(t *testing.T) {
 		if got := transient(c.err); got != c.want {
 			t.Errorf("transient(%s: %v) = %v, want %v", c.name, c.err, got, c.want)
 		}
+	}
+}
+
+func TestRedisLogger(t *testing.T) {
+	var buf strings.Builder
+	l := RedisLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	l.Printf(context.Background(), "dial %s: %d", "n1:6379", 3)
+	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, `detail="dial n1:6379: 3"`) {
+		t.Fatalf("logged %q", got)
 	}
 }
