@@ -648,6 +648,11 @@ func TestInstancesOnSentinel(t *testing.T) {
 	}
 	killed := time.Now()
 	sentinel.Master.Kill()
+	for _, in := range all {
+		if code := readyz(in.base); code != http.StatusServiceUnavailable {
+			t.Errorf("instance %s: /readyz with the master dead = %d, want 503", in.name, code)
+		}
+	}
 	var promoted time.Time
 	failures := 0
 	for {
