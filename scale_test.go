@@ -538,7 +538,7 @@ func TestInstancesOnCluster(t *testing.T) {
 			}
 		})
 		// Kill each of the three original masters in turn; its replica
-		// takes over.
+		// takes over, and the killed node comes back as a replica.
 		type window struct{ killed, promoted time.Duration }
 		var windows []window
 		for _, victim := range cluster.Shards() {
@@ -550,6 +550,10 @@ func TestInstancesOnCluster(t *testing.T) {
 			t.Logf("master %s killed at %v; replica %s promoted %v later", victim.Master.Addr, killed.Round(time.Millisecond),
 				victim.Replicas[0].Addr, (time.Since(start) - killed).Round(time.Millisecond))
 			time.Sleep(2500 * time.Millisecond)
+			// The dead node comes back and rejoins as the new master's
+			// replica: the clients must cope with that too.
+			victim.Master.Restart()
+			cluster.WaitHealthy(30 * time.Second)
 		}
 		close(stop)
 		wg.Wait()
