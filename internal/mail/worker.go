@@ -213,7 +213,7 @@ func (w *Worker) keepClaims(ctx context.Context, r *round) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(w.opts.Lease / 4)
+		t := time.NewTicker(max(w.opts.Lease/4, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
