@@ -228,7 +228,7 @@ func (w *Worker) keepClaims(ctx context.Context, r *round) (stop func()) {
 }
 
 func (w *Worker) renew(ctx context.Context, r *round) {
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Lease/4)
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(w.opts.Lease/4, 100*time.Millisecond))
 	defer cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
