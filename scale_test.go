@@ -191,13 +191,9 @@ func mustPost(t *testing.T, base, token, query string, vars map[string]any) map[
 }
 
 // unavailable reports whether a is the answer to a request that met an
-// outage: 503 with SERVICE_UNAVAILABLE (or, before that mapping existed,
-// INTERNAL with the outage message).
+// outage: 503 with SERVICE_UNAVAILABLE.
 func (a *answer) unavailable() bool {
-	if a.code() == "SERVICE_UNAVAILABLE" {
-		return true
-	}
-	return a.code() == "INTERNAL" && a.Errors[0].Message == portal.ErrUnavailable.Message
+	return a.Status == http.StatusServiceUnavailable && a.code() == "SERVICE_UNAVAILABLE"
 }
 
 // mailSink is an SMTP server that records every message it accepts. While
@@ -342,7 +338,7 @@ func newOrg(t *testing.T, env map[string]string, sink *mailSink, base string) *o
 	}
 	o := &org{sink: sink}
 	accept(t, base, m[1])
-	o.adminToken = signIn(t, base, "ann@example.com")
+	o.adminToken = enrolAndSignIn(t, base, "ann@example.com")
 	return o
 }
 
@@ -354,8 +350,8 @@ func accept(t *testing.T, base, token string) {
 		map[string]any{"t": token, "p": testPassword})
 }
 
-// signIn logs a user with no authenticator yet in on base, enrolling one.
-func signIn(t *testing.T, base, email string) string {
+// enrolAndSignIn logs a user with no authenticator yet in on base, enrolling one.
+func enrolAndSignIn(t *testing.T, base, email string) string {
 	t.Helper()
 	data := mustPost(t, base, "", `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token enrollment { secret } } }`,
 		map[string]any{"e": email, "p": testPassword})
@@ -379,7 +375,7 @@ func (o *org) newUser(t *testing.T, base, email string) (id, token string) {
 		map[string]any{"e": email})
 	id = data["createUser"].(map[string]any)["user"].(map[string]any)["id"].(string)
 	accept(t, base, o.sink.link(t, email, "accept-invitation"))
-	return id, signIn(t, base, email)
+	return id, enrolAndSignIn(t, base, email)
 }
 
 // me asks base who token's session belongs to.

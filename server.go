@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/clientportal/portal/graph"
 	"github.com/clientportal/portal/internal/config"
+	"github.com/clientportal/portal/internal/health"
 	"github.com/clientportal/portal/internal/mail"
 	"github.com/clientportal/portal/internal/portal"
 	"github.com/clientportal/portal/internal/querycache"
@@ -170,25 +172,21 @@ func (a *app) close() {
 	a.db.Close()
 }
 
-// ready reports whether the database and the session store answer.
-func (a *app) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := a.db.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	if err := a.sessions.Ping(ctx); err != nil {
-		return fmt.Errorf("session store: %w", err)
-	}
-	return nil
+// dependencies watches the database and the session store: requests are
+// answered 503 while either is unreachable, /readyz fails, and each
+// failing one is logged once per interval with its cause.
+func (a *app) dependencies() *health.Monitor {
+	return health.New(a.log, health.Options{},
+		health.Probe{Name: "database", Ping: a.db.Ping},
+		health.Probe{Name: "session store", Ping: a.sessions.Ping})
 }
 
 // routes is the HTTP surface of DESIGN.md section 8.
-func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handler {
+func (a *app) routes(draining *atomic.Bool, deps *health.Monitor, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	proxies, _ := a.cfg.Proxies() // checked by config.Load
 	gql := graph.NewHandler(a.svc, graph.Options{Dev: !a.cfg.Production(), SecureCookies: a.cfg.Production(),
-		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Log: a.log})
+		CookieMaxAge: a.cfg.MaxAge, TrustedProxies: proxies, APQCache: a.apq, Dependencies: deps, Log: a.log})
 	mux.Handle("/graphql", gql)
 	if !a.cfg.Production() {
 		mux.Handle("GET /graphiql", graph.Playground("/graphql"))
@@ -202,8 +200,9 @@ func (a *app) routes(draining *atomic.Bool, reg *prometheus.Registry) http.Handl
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
-		if err := a.ready(r.Context()); err != nil {
-			a.log.Warn("not ready", "err", err)
+		// A check now (the monitor logs what fails), not the last one.
+		if err := deps.Check(r.Context()); err != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(graph.RetryAfterSeconds))
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -279,7 +278,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		outboxCollector{a.db})
 	var draining atomic.Bool
-	srv := &http.Server{Addr: cfg.Addr, Handler: a.routes(&draining, reg),
+	deps := a.dependencies()
+	srv := &http.Server{Addr: cfg.Addr, Handler: a.routes(&draining, deps, reg),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -293,6 +293,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if a.memory != nil {
 		go a.memory.Run(workerCtx, portal.SystemClock{}, time.Minute)
 	}
+	go deps.Run(workerCtx)
 
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,16 +197,15 @@ func TestProductionHidesGraphiQLAndIntrospection(t *testing.T) {
 	env["PORTAL_SMTP_URL"] = "smtp://127.0.0.1:1"
 	env["PORTAL_ENCRYPTION_KEY"] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 	env["PORTAL_PUBLIC_URL"] = "https://portal.example.com"
-	base, _, _ := startServer(t, env)
+	base, _, logs := startServer(t, env)
 	if code, _ := get(t, base+"/graphiql"); code != http.StatusNotFound {
 		t.Errorf("GET /graphiql in production = %d, want 404", code)
 	}
-	out, err := gql(base, `{ __schema { types { name } } }`)
-	if err != nil {
-		t.Fatal(err)
+	if got := firstError(t, base, `{ __schema { types { name } } }`); got != "BAD_USER_INPUT: introspection is disabled" {
+		t.Fatalf("introspection in production: %s", got)
 	}
-	if out["errors"] == nil {
-		t.Fatalf("introspection answered in production: %v", out)
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Fatalf("a refused introspection query was logged as an error:\n%s", logs.String())
 	}
 }
 
@@ -257,8 +257,183 @@ func startRedis(t *testing.T, port int) *exec.Cmd {
 	return nil
 }
 
-// With Redis down, requests fail closed with a clear error and /readyz
-// fails; when it comes back the server recovers by itself.
+// outcome is one request of the load an outage test puts on the server.
+type outcome struct {
+	start, end time.Time
+	status     int
+	retryAfter string
+	code       string // extensions.code of the first error
+	authorised bool   // the operation ran as the signed-in user
+	err        error
+}
+
+// call sends query with the bearer token ("" for none) and reads what an
+// outage test needs from the answer.
+func call(base, token, query string, vars map[string]any) outcome {
+	o := outcome{start: time.Now()}
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		o.err, o.end = err, time.Now()
+		return o
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data   map[string]any
+		Errors []struct{ Extensions map[string]any }
+	}
+	o.err = json.NewDecoder(res.Body).Decode(&out)
+	o.end, o.status, o.retryAfter = time.Now(), res.StatusCode, res.Header.Get("Retry-After")
+	if len(out.Errors) > 0 {
+		o.code, _ = out.Errors[0].Extensions["code"].(string)
+	}
+	// me { id } or createUser { user { id } }: any id in the data.
+	o.authorised = strings.Contains(fmt.Sprint(out.Data), "id:")
+	return o
+}
+
+// signIn creates an organisation with the operator command and signs its
+// Super Admin in through the API (invitation, password, TOTP enrolment).
+func signIn(t *testing.T, base string, env map[string]string, email string) string {
+	t.Helper()
+	var out, logs syncBuffer
+	if err := run(context.Background(), []string{"create-organization", "--name", "Acme " + email, "--admin-email", email, "--admin-name", "Ann"}, env, &out, &logs); err != nil {
+		t.Fatalf("create-organization: %v\n%s", err, logs.String())
+	}
+	m := regexp.MustCompile(`#token=(\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no invitation link in %q", out.String())
+	}
+	const password = "correct horse battery staple"
+	post := func(token, query string, vars map[string]any) map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+		req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var r struct {
+			Data   map[string]any
+			Errors []any
+		}
+		if err := json.NewDecoder(res.Body).Decode(&r); err != nil || len(r.Errors) > 0 {
+			t.Fatalf("%s: %v %v", query, err, r.Errors)
+		}
+		return r.Data
+	}
+	post("", `mutation($t: String!, $p: String!) { acceptInvitation(input: {token: $t, password: $p}) { user { id } } }`,
+		map[string]any{"t": m[1], "p": password})
+	login := post("", `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token enrollment { secret } } }`,
+		map[string]any{"e": email, "p": password})["login"].(map[string]any)
+	code, err := portal.TOTPCode(login["enrollment"].(map[string]any)["secret"].(string), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := post(login["token"].(string), `mutation($c: String!) { verifyTwoFactor(input: {code: $c}) { step token } }`,
+		map[string]any{"c": code})["verifyTwoFactor"].(map[string]any)
+	if v["step"] != "SIGNED_IN" {
+		t.Fatalf("verifyTwoFactor: %v", v)
+	}
+	return v["token"].(string)
+}
+
+// outageLoad runs workers that send, over and over until stop is closed, a
+// query as the signed-in user, a mutation that would create a user, and a
+// login; it returns every outcome.
+func outageLoad(base, token string, stop <-chan struct{}) <-chan []outcome {
+	done := make(chan []outcome, 1)
+	go func() {
+		var mu sync.Mutex
+		var all []outcome
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var o outcome
+					switch i % 3 {
+					case 0:
+						o = call(base, token, `{ me { id } }`, nil)
+					case 1:
+						o = call(base, token, `mutation($e: String!) { createUser(input: {email: $e, name: "Outage", role: VIEWER}) { user { id } } }`,
+							map[string]any{"e": fmt.Sprintf("outage-%d-%d@example.com", w, i)})
+					case 2:
+						o = call(base, "", login, nil)
+					}
+					mu.Lock()
+					all = append(all, o)
+					mu.Unlock()
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+		}
+		wg.Wait()
+		done <- all
+	}()
+	return done
+}
+
+// checkOutage asserts that every request of the load (all made during the
+// outage, from down to up) was refused as the contract says, fast.
+func checkOutage(t *testing.T, outcomes []outcome, down, up time.Time) {
+	t.Helper()
+	n := 0
+	for _, o := range outcomes {
+		if o.start.Before(down) || o.end.After(up) {
+			continue
+		}
+		n++
+		switch {
+		case o.err != nil:
+			t.Errorf("request failed: %v", o.err)
+		case o.authorised:
+			t.Errorf("a request was authorised during the outage")
+		case o.status != http.StatusServiceUnavailable || o.code != "SERVICE_UNAVAILABLE" || o.retryAfter == "":
+			t.Errorf("answer during the outage: %d, Retry-After %q, code %q", o.status, o.retryAfter, o.code)
+		case o.end.Sub(o.start) > time.Second:
+			t.Errorf("answer during the outage took %v", o.end.Sub(o.start))
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d requests during the outage", n)
+	}
+	t.Logf("%d requests during the outage: each 503 + Retry-After + SERVICE_UNAVAILABLE, none authorised", n)
+}
+
+// waitRecovered polls until probe passes and returns how long it took.
+func waitRecovered(t *testing.T, what string, probe func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !probe() {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%s: not recovered 5s after the dependency came back", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// Redis frozen (SIGSTOP), then killed, under load: no request is authorised, every answer is 503
+// with Retry-After and SERVICE_UNAVAILABLE within a second, /readyz is
+// 503, the monitor logs the cause; within 5 s of Redis coming back the
+// same server answers normally again, and nothing was created meanwhile.
 func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
@@ -269,32 +444,78 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 	env := devEnv(t)
 	env["PORTAL_DATABASE_URL"] = storetest.NewPostgresURL(t)
 	env["PORTAL_REDIS_URL"] = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	base, _, _ := startServer(t, env)
-	code := func() string { return firstError(t, base, login) }
-	if got := code(); !strings.HasPrefix(got, "UNAUTHENTICATED") {
-		t.Fatalf("with Redis up: %s", got)
+	base, _, logs := startServer(t, env)
+	token := signIn(t, base, env, "ann@example.com")
+	if o := call(base, token, `{ me { id } }`, nil); !o.authorised {
+		t.Fatalf("with Redis up: %+v", o)
 	}
+
+	// Frozen: Redis accepts connections but answers nothing.
+	_ = redis.Process.Signal(syscall.SIGSTOP)
+	down := time.Now()
+	stop := make(chan struct{})
+	load := outageLoad(base, token, stop)
+	time.Sleep(2 * time.Second)
+	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with Redis frozen = %d", status)
+	}
+	close(stop)
+	outcomes := <-load
+	up := time.Now()
+	_ = redis.Process.Signal(syscall.SIGCONT)
+	took := waitRecovered(t, "Redis", func() bool { return call(base, token, `{ me { id } }`, nil).authorised })
+	checkOutage(t, outcomes, down, up)
+	t.Logf("answering normally %v after Redis thawed", took)
+
+	// Killed.
 	_ = redis.Process.Kill()
 	_ = redis.Wait()
-	if got := code(); got != "INTERNAL: the service is temporarily unavailable; try again" {
-		t.Fatalf("with Redis down: %s", got)
-	}
+	down = time.Now()
+	stop = make(chan struct{})
+	load = outageLoad(base, token, stop)
+	time.Sleep(2 * time.Second)
 	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz with Redis down = %d", status)
+		t.Errorf("/readyz with Redis down = %d", status)
 	}
+	close(stop)
+	outcomes = <-load
+	up = time.Now()
 	redis = startRedis(t, port)
-	var got string
-	for i := 0; i < 50; i++ {
-		if got = code(); strings.HasPrefix(got, "UNAUTHENTICATED") {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.HasPrefix(got, "UNAUTHENTICATED") {
-		t.Fatalf("after Redis came back: %s", got)
-	}
+	took = waitRecovered(t, "Redis", func() bool { return strings.HasPrefix(firstError(t, base, login), "UNAUTHENTICATED") })
+	checkOutage(t, outcomes, down, up)
+	t.Logf("answering normally %v after Redis came back", took)
 	if status, _ := get(t, base+"/readyz"); status != http.StatusOK {
 		t.Fatalf("/readyz after recovery = %d", status)
+	}
+	if l := logs.String(); !strings.Contains(l, `msg="dependency unavailable`) || !strings.Contains(l, `dependency="session store"`) || !strings.Contains(l, "connection refused") {
+		t.Errorf("the outage is not in the log with its cause:\n%s", l)
+	}
+	// The new Redis is empty: the old session is gone. Sign in again and
+	// check that nothing was created during the outage.
+	checkNoneCreated(t, base, signIn(t, base, env, "bob@example.com"))
+}
+
+// checkNoneCreated asserts that the organisation of token has no user
+// made by the outage load.
+func checkNoneCreated(t *testing.T, base, token string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": `{ users(filter: {search: "outage-"}) { totalCount } }`})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data struct{ Users struct{ TotalCount int } }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Data.Users.TotalCount != 0 {
+		t.Fatalf("%d users were created during the outage", out.Data.Users.TotalCount)
 	}
 }
 
@@ -348,8 +569,9 @@ func (p *proxy) stop() {
 	p.conns = nil
 }
 
-// With PostgreSQL unreachable, requests fail closed with a clear error and
-// /readyz fails; when it is back the server recovers by itself.
+// PostgreSQL taken away under load (a proxy in front of it stops and cuts
+// every connection): the same as for Redis. Sessions are in process here,
+// so the session signed in before the outage works again after it.
 func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
 	dbURL := storetest.NewPostgresURL(t) // this test's own database
 	port := freePort(t)
@@ -363,31 +585,33 @@ func TestDatabaseOutageFailsClosedAndRecovers(t *testing.T) {
 	env := devEnv(t)
 	env["PORTAL_DATABASE_URL"] = viaProxy
 	base, _, logs := startServer(t, env)
-	code := func() string { return firstError(t, base, login) }
-	if got := code(); got != "UNAUTHENTICATED: wrong email or password" {
+	token := signIn(t, base, env, "ann@example.com")
+	if got := firstError(t, base, login); got != "UNAUTHENTICATED: wrong email or password" {
 		t.Fatalf("with the database up: %s", got)
 	}
+
 	p.stop()
-	if got := code(); got != "INTERNAL: the service is temporarily unavailable; try again" {
-		t.Fatalf("with the database down: %s\n%s", got, logs.String())
-	}
+	down := time.Now()
+	stop := make(chan struct{})
+	load := outageLoad(base, token, stop)
+	time.Sleep(2 * time.Second)
 	if status, _ := get(t, base+"/readyz"); status != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz with the database down = %d", status)
+		t.Errorf("/readyz with the database down = %d", status)
 	}
+	close(stop)
+	outcomes := <-load
+	up := time.Now()
 	p.start(t, port, "127.0.0.1:5432")
-	var got string
-	for i := 0; i < 50; i++ {
-		if got = code(); got == "UNAUTHENTICATED: wrong email or password" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got != "UNAUTHENTICATED: wrong email or password" {
-		t.Fatalf("after the database came back: %s", got)
-	}
+	took := waitRecovered(t, "PostgreSQL", func() bool { return call(base, token, `{ me { id } }`, nil).authorised })
+	checkOutage(t, outcomes, down, up)
+	t.Logf("answering normally %v after PostgreSQL came back", took)
 	if status, _ := get(t, base+"/readyz"); status != http.StatusOK {
 		t.Fatalf("/readyz after recovery = %d", status)
 	}
+	if l := logs.String(); !strings.Contains(l, `msg="dependency unavailable`) || !strings.Contains(l, "dependency=database") {
+		t.Errorf("the outage is not in the log:\n%s", l)
+	}
+	checkNoneCreated(t, base, token)
 }
 
 // With PORTAL_METRICS_ADDR, /metrics moves off the public address.

@@ -5,7 +5,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/clientportal/portal/internal/portal"
 )
@@ -19,23 +18,25 @@ type persistedQueries struct{ cache graphql.Cache[string] }
 
 var _ interface {
 	graphql.HandlerExtension
-	graphql.OperationContextMutator
+	graphql.OperationInterceptor
 } = persistedQueries{}
 
 func (persistedQueries) ExtensionName() string                   { return "PersistedQueryStore" }
 func (persistedQueries) Validate(graphql.ExecutableSchema) error { return nil }
 
-// MutateOperationContext runs after the query was parsed and validated.
-func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	st := extension.GetApqStats(graphql.WithOperationContext(ctx, oc))
+// InterceptOperation runs after the query was parsed, validated and
+// checked, and after sessionLookup found the caller.
+func (p persistedQueries) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	st := extension.GetApqStats(ctx)
 	if st == nil || !st.SentQuery || len(oc.RawQuery) > MaxPersistedQueryBytes {
-		return nil
+		return next(ctx)
 	}
 	if !portal.ViewerFrom(ctx).SignedIn() {
-		return nil
+		return next(ctx)
 	}
 	p.cache.Add(ctx, st.Hash, oc.RawQuery)
-	return nil
+	return next(ctx)
 }
 
 // readOnlyCache hands gqlgen's APQ extension lookups but drops its writes.

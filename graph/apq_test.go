@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // Automatic persisted queries: an unknown hash asks for the query (the
-// message Apollo clients look for), a hash sent once with its query then
+// message and extensions.code Apollo clients look for), a hash sent once with its query then
 // works alone, and a hash that doesn't match its query is refused.
 func TestAutomaticPersistedQueries(t *testing.T) {
 	e := graphtest.New(t, graphtest.SQLiteMemory)
@@ -31,8 +32,23 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	}
 	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
 	r := send(map[string]any{"extensions": ext})
-	if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Code() != "BAD_USER_INPUT" {
-		t.Fatalf("unknown hash: %+v", r.Errors)
+	if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Code() != "PERSISTED_QUERY_NOT_FOUND" || r.Status != http.StatusOK {
+		t.Fatalf("unknown hash: %d %+v", r.Status, r.Errors)
+	}
+	// 200 also for clients that accept application/graphql-response+json
+	// (as Apollo Server answers; older Apollo clients give up APQ after a
+	// 400), and by GET, which Apollo uses for hashed queries.
+	b, _ := json.Marshal(map[string]any{"extensions": ext})
+	req, _ := http.NewRequest(http.MethodPost, e.Server.URL, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/graphql-response+json, application/json;q=0.9")
+	if r := e.Send(req); r.Status != http.StatusOK || r.Code() != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("unknown hash, graphql-response+json: %d %+v", r.Status, r.Errors)
+	}
+	extJSON, _ := json.Marshal(ext)
+	req, _ = http.NewRequest(http.MethodGet, e.Server.URL+"?"+url.Values{"extensions": {string(extJSON)}}.Encode(), nil)
+	if r := e.Send(req); r.Status != http.StatusOK || r.Code() != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("unknown hash by GET: %d %+v", r.Status, r.Errors)
 	}
 	var out struct{ Me struct{ ID string } }
 	send(map[string]any{"query": query, "extensions": ext}).Decode(t, &out)

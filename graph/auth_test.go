@@ -24,7 +24,8 @@ import (
 // secCodes are the error codes of the contract (contract.graphqls).
 var secCodes = map[string]bool{
 	"UNAUTHENTICATED": true, "FORBIDDEN": true, "NOT_FOUND": true, "BAD_USER_INPUT": true,
-	"CONFLICT": true, "RATE_LIMITED": true, "INTERNAL": true,
+	"CONFLICT": true, "RATE_LIMITED": true, "SERVICE_UNAVAILABLE": true, "PERSISTED_QUERY_NOT_FOUND": true,
+	"INTERNAL": true,
 }
 
 // secCheck asserts what must hold for every response: each error has one

@@ -31,3 +31,12 @@ func userOrder(o *model.UserOrder) portal.UserOrder {
 	}
 	return portal.UserOrder{Field: o.Field, Desc: o.Direction == model.OrderDirectionDesc}
 }
+
+// cursor reads an empty after as no cursor: typed clients send a string's
+// zero value for "from the start".
+func cursor(after *string) *string {
+	if after != nil && *after == "" {
+		return nil
+	}
+	return after
+}

@@ -15,9 +15,11 @@ import (
 	"github.com/clientportal/portal/internal/portal"
 )
 
-// codeOf maps a domain error kind to the contract's extensions.code. The
-// contract has no code for "temporarily unavailable", so that is INTERNAL
-// with a message that says to try again.
+// codeUnavailable is the contract's code for an unreachable dependency;
+// the transport answers it with 503 and Retry-After.
+const codeUnavailable = "SERVICE_UNAVAILABLE"
+
+// codeOf maps a domain error kind to the contract's extensions.code.
 var codeOf = map[portal.Kind]string{
 	portal.KindUnauthenticated: "UNAUTHENTICATED",
 	portal.KindForbidden:       "FORBIDDEN",
@@ -25,7 +27,7 @@ var codeOf = map[portal.Kind]string{
 	portal.KindInvalid:         "BAD_USER_INPUT",
 	portal.KindConflict:        "CONFLICT",
 	portal.KindRateLimited:     "RATE_LIMITED",
-	portal.KindUnavailable:     "INTERNAL",
+	portal.KindUnavailable:     codeUnavailable,
 	portal.KindInternal:        "INTERNAL",
 }
 
@@ -52,7 +54,13 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &ge) && ge.Err == nil {
 			// Raised by gqlgen about the request (parse, validation,
 			// variable coercion, limits): its text describes the query.
-			gqlErr.Extensions = map[string]any{"code": "BAD_USER_INPUT"}
+			// An unknown persisted query keeps the code Apollo clients
+			// look for, so they send the query in full.
+			code := "BAD_USER_INPUT"
+			if c, _ := ge.Extensions["code"].(string); c == codePersistedQueryNotFound || c == codeUnavailable {
+				code = c
+			}
+			gqlErr.Extensions = map[string]any{"code": code}
 			return gqlErr
 		}
 		id := requestID()
@@ -70,6 +78,15 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 		log.ErrorContext(ctx, "panic in resolver", "error_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return &portal.Error{Kind: portal.KindInternal, Message: fmt.Sprintf("internal error (id %s)", id)}
 	}
+}
+
+// codePersistedQueryNotFound is Apollo's code for an unknown APQ hash.
+const codePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
+
+// unavailableError is the answer when a dependency cannot be reached
+// before anything ran.
+func unavailableError() *gqlerror.Error {
+	return &gqlerror.Error{Message: portal.ErrUnavailable.Message, Extensions: map[string]any{"code": codeUnavailable}}
 }
 
 func requestID() string {

@@ -2,24 +2,22 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/clientportal/portal/graph/model"
 	"github.com/clientportal/portal/internal/portal"
@@ -38,7 +36,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// APQCache stores automatic persisted queries; nil means in memory.
 	APQCache graphql.Cache[string]
-	Log      *slog.Logger
+	// Dependencies, when set, turns requests away with 503 while the
+	// database or session store is known to be down.
+	Dependencies Dependencies
+	Log          *slog.Logger
 }
 
 // Limits on what one request may ask for.
@@ -48,12 +49,22 @@ const (
 	MaxBodyBytes = 64 << 10
 	// MaxPersistedQueryBytes caps a query kept as a persisted query.
 	MaxPersistedQueryBytes = 8 << 10
-	MaxTokens              = 15_000
-	MaxComplexity          = 5_000
-	MaxDepth               = 10
-	MaxRootFields          = 20
-	queryCacheEntries      = 1_000
+	// MaxTokens caps the parser: parsing costs about 0.5 µs of CPU per token.
+	MaxTokens         = 5_000
+	MaxComplexity     = 5_000
+	MaxDepth          = 10
+	MaxRootFields     = 20
+	queryCacheEntries = 1_000
 )
+
+// Dependencies is what the handler knows of the database and the session
+// store: whether one is known to be unreachable now (then every request is
+// answered 503 at once, without waiting for a timeout) and a way to say
+// that a request just found one unreachable.
+type Dependencies interface {
+	Down() bool
+	Suspect()
+}
 
 // NewHandler returns the GraphQL HTTP handler (for /graphql).
 func NewHandler(svc *portal.Service, o Options) http.Handler {
@@ -67,12 +78,13 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
 		return pageCost(child, first)
 	}
-	srv := handler.New(NewExecutableSchema(cfg))
-	// JSON POST, and GET for queries only (gqlgen refuses mutations over
-	// GET). No multipart or form transports: they would allow CSRF.
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheEntries))
+	es := NewExecutableSchema(cfg)
+	srv := handler.New(es)
+	// JSON POST, and GET for queries only. No multipart or form
+	// transports: they would allow CSRF.
+	srv.AddTransport(httpTransport{deps: o.Dependencies})
+	queries := lru.New[*ast.QueryDocument](queryCacheEntries)
+	srv.SetQueryCache(queries)
 	apq := o.APQCache
 	if apq == nil {
 		apq = lru.New[string](queryCacheEntries)
@@ -80,14 +92,20 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	// gqlgen's extension would store any text with a matching hash before
 	// parsing it; it only reads here, and persistedQueries stores.
 	srv.Use(extension.AutomaticPersistedQuery{Cache: readOnlyCache{apq}})
-	srv.Use(persistedQueries{apq})
-	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	// Before the parser and validator of gqlgen see the document.
+	srv.Use(documentLimits{schema: es.Schema(), cache: queries, introspection: o.Dev})
 	srv.Use(shapeLimit{})
+	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	// The session is looked up only for an operation that passed every
+	// check above, right before it runs.
+	srv.Use(sessionLookup{svc: svc})
+	srv.Use(persistedQueries{apq})
 	srv.SetParserTokenLimit(MaxTokens)
 	if o.Dev {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
+		srv.SetValidationRulesFn(rulesWithoutSuggestions)
 	}
 	srv.SetErrorPresenter(presentError(o.Log))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
@@ -97,26 +115,46 @@ func NewHandler(svc *portal.Service, o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
-			// transport.GET answers these itself, without extensions.code.
-			if !readableGET(r) {
-				refuse(w, http.StatusBadRequest, "the query string or its variables or extensions cannot be read")
-				return
-			}
-			r = r.WithContext(context.WithValue(r.Context(), getRequestKey{}, true))
 		case http.MethodPost:
-			// Exactly what transport.POST accepts (it refuses the rest without a code).
+			// Exactly what the transport accepts.
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				refuse(w, http.StatusUnsupportedMediaType, "send application/json")
+				refuse(w, r, http.StatusUnsupportedMediaType, "send application/json")
 				return
 			}
 		default:
 			w.Header().Set("Allow", "GET, POST")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			refuse(w, r, http.StatusMethodNotAllowed, "use POST, or GET for queries")
+			return
+		}
+		if o.Dependencies != nil && o.Dependencies.Down() {
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+			writeError(w, r, http.StatusServiceUnavailable, portal.ErrUnavailable.Message, codeUnavailable)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// rulesWithoutSuggestions are gqlparser's validation rules with none that
+// suggests names ("Did you mean ...?"): production tells nothing of the
+// schema. (gqlgen's SetDisableSuggestion swaps the first two as well.)
+func rulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, rule := range []struct {
+		old string
+		new core.Rule
+	}{
+		{rules.FieldsOnCorrectTypeRule.Name, rules.FieldsOnCorrectTypeRuleWithoutSuggestions},
+		{rules.ScalarLeafsRule.Name, rules.ScalarLeafsRuleWithoutSuggestions},
+		{rules.KnownArgumentNamesRule.Name, rules.KnownArgumentNamesRuleWithoutSuggestions},
+		{rules.KnownTypeNamesRule.Name, rules.KnownTypeNamesRuleWithoutSuggestions},
+		{rules.ValuesOfCorrectTypeRule.Name, rules.ValuesOfCorrectTypeRuleWithoutSuggestions},
+	} {
+		r.RemoveRule(rule.old)
+		r.AddRule(rule.new.Name, rule.new.RuleFunc)
+	}
+	return r
 }
 
 // pageCost is the complexity of a page of first (default 50) elements.
@@ -126,15 +164,6 @@ func pageCost(child int, first *int) int {
 		n = *first
 	}
 	return 1 + n*child
-}
-
-// refuse answers a request that never reaches GraphQL with a GraphQL-shaped
-// BAD_USER_INPUT error.
-func refuse(w http.ResponseWriter, status int, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{
-		{"message": message, "extensions": map[string]any{"code": "BAD_USER_INPUT"}}}})
 }
 
 // Playground returns the GraphiQL page for endpoint.
@@ -159,76 +188,12 @@ func (shapeLimit) MutateOperationContext(ctx context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if ctx.Value(getRequestKey{}) != nil && oc.Operation.Operation != ast.Query {
-		// Refused here, not by transport.GET, so that the error presenter
-		// gives it a code; 422 like other invalid operations.
-		err := gqlerror.Errorf("GET requests may only run queries; send %s operations by POST", oc.Operation.Operation)
-		errcode.Set(err, errcode.ValidationFailed)
-		return err
+	c := shapeOf(oc.Operation.SelectionSet, map[string]*shapeCounts{})
+	if c.fields > MaxRootFields {
+		return gqlerror.Errorf("operation has %d top-level fields; at most %d are allowed", c.fields, MaxRootFields)
 	}
-	if n := countFields(oc.Operation.SelectionSet); n > MaxRootFields {
-		return gqlerror.Errorf("operation has %d top-level fields; at most %d are allowed", n, MaxRootFields)
-	}
-	if d := depth(oc.Operation.SelectionSet); d > MaxDepth {
-		return gqlerror.Errorf("operation is nested %d levels deep; at most %d are allowed", d, MaxDepth)
+	if c.depth > MaxDepth {
+		return gqlerror.Errorf("operation is nested %d levels deep; at most %d are allowed", c.depth, MaxDepth)
 	}
 	return nil
-}
-
-func countFields(set ast.SelectionSet) int {
-	n := 0
-	for _, s := range set {
-		switch s := s.(type) {
-		case *ast.Field:
-			n++
-		case *ast.InlineFragment:
-			n += countFields(s.SelectionSet)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				n += countFields(s.Definition.SelectionSet)
-			}
-		}
-	}
-	return n
-}
-
-func depth(set ast.SelectionSet) int {
-	deepest := 0
-	for _, s := range set {
-		d := 0
-		switch s := s.(type) {
-		case *ast.Field:
-			if strings.HasPrefix(s.Name, "__") {
-				continue
-			}
-			d = 1 + depth(s.SelectionSet)
-		case *ast.InlineFragment:
-			d = depth(s.SelectionSet)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = depth(s.Definition.SelectionSet)
-			}
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
-}
-
-// getRequestKey marks the context of a GET request (queries only).
-type getRequestKey struct{}
-
-// readableGET reports whether transport.GET can read r's query string,
-// variables and extensions (it refuses the others without a code).
-func readableGET(r *http.Request) bool {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return false
-	}
-	for _, k := range []string{"variables", "extensions"} {
-		var m map[string]any
-		if v := q.Get(k); v != "" && json.Unmarshal([]byte(v), &m) != nil {
-			return false
-		}
-	}
-	return true
 }

@@ -135,7 +135,7 @@ func (r *queryResolver) Me(ctx context.Context) (*portal.User, error) {
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, first *int, after *string, filter *model.UserFilter, orderBy *model.UserOrder) (*portal.UserPage, error) {
-	return r.Service.Users(ctx, first, after, userFilter(filter), userOrder(orderBy))
+	return r.Service.Users(ctx, first, cursor(after), userFilter(filter), userOrder(orderBy))
 }
 
 // User is the resolver for the user field. Unknown ids and users of other
@@ -155,7 +155,7 @@ func (r *queryResolver) Roles(ctx context.Context) ([]*access.Definition, error)
 
 // AuditLog is the resolver for the auditLog field.
 func (r *queryResolver) AuditLog(ctx context.Context, first *int, after *string) (*portal.AuditPage, error) {
-	return r.Service.AuditLog(ctx, first, after)
+	return r.Service.AuditLog(ctx, first, cursor(after))
 }
 
 // Rank is the resolver for the rank field.

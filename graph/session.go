@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"github.com/clientportal/portal/internal/portal"
 )
 
@@ -23,15 +26,15 @@ type cookieJar struct {
 
 type cookieKey struct{}
 
-// tokenFrom reads the session token: the Authorization bearer header wins
-// over the cookie.
+// tokenFrom reads the session token: a bearer Authorization header wins
+// over the cookie. Another scheme (a browser's Basic credentials for a
+// staging site) is not ours and does not hide the cookie.
 func tokenFrom(r *http.Request) (token string, fromCookie bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		// The scheme name is case-insensitive (RFC 9110 section 11.1).
 		if scheme, t, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(t), false
 		}
-		return "", false
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
 		return c.Value, true
@@ -39,10 +42,19 @@ func tokenFrom(r *http.Request) (token string, fromCookie bool) {
 	return "", false
 }
 
-// authenticate puts the caller's viewer (or the reason there is none) and
-// IP address in the request context. It never rejects a request itself:
-// login and the token flows need no session, and every other operation
-// asks the service, which refuses without a viewer.
+// credentials is the session token a request carries, looked up only when
+// its operation is about to run.
+type credentials struct {
+	token      string
+	fromCookie bool
+}
+
+type credentialsKey struct{}
+
+// authenticate puts the caller's IP address, session token and cookie jar
+// in the request context. It looks nothing up: a request refused for its
+// shape costs no session lookup (sessionLookup does that, right before
+// the operation runs).
 func authenticate(svc *portal.Service, o Options, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -52,20 +64,47 @@ func authenticate(svc *portal.Service, o Options, next http.Handler) http.Handle
 		jar := &cookieJar{w: w, secure: o.SecureCookies, maxAge: o.CookieMaxAge}
 		ctx = context.WithValue(ctx, cookieKey{}, jar)
 		if token, fromCookie := tokenFrom(r); token != "" {
-			v, err := svc.Authenticate(ctx, token)
-			switch {
-			case err == nil:
-				ctx = portal.WithViewer(ctx, v)
-			case errors.Is(err, portal.ErrNoSession):
-				if fromCookie {
-					jar.set("", -1)
-				}
-			default:
-				ctx = portal.WithAuthError(ctx, err)
-			}
+			ctx = context.WithValue(ctx, credentialsKey{}, credentials{token, fromCookie})
 		}
 		next.ServeHTTP(w, r.WithContext(withLoaders(ctx, svc)))
 	})
+}
+
+// sessionLookup puts the caller's viewer (or the reason there is none) in
+// the context of an operation that passed every check and is about to
+// run. It never refuses a request for want of a session (login and the
+// token flows need none; the service refuses the rest), but when the
+// session store cannot be reached nothing runs: the answer is
+// SERVICE_UNAVAILABLE, so no request is authorised on a guess.
+type sessionLookup struct{ svc *portal.Service }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationInterceptor
+} = sessionLookup{}
+
+func (sessionLookup) ExtensionName() string                   { return "SessionLookup" }
+func (sessionLookup) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l sessionLookup) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	c, ok := ctx.Value(credentialsKey{}).(credentials)
+	if !ok {
+		return next(ctx)
+	}
+	v, err := l.svc.Authenticate(ctx, c.token)
+	switch {
+	case err == nil:
+		ctx = portal.WithViewer(ctx, v)
+	case errors.Is(err, portal.ErrNoSession):
+		if c.fromCookie {
+			clearSessionCookie(ctx)
+		}
+	case portal.KindOf(err) == portal.KindUnavailable:
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{unavailableError()}})
+	default:
+		ctx = portal.WithAuthError(ctx, err)
+	}
+	return next(ctx)
 }
 
 // clientIP is the address that per-IP throttling counts: the peer's, or,

@@ -43,7 +43,7 @@ func RedisOptions(rawURL string) (*redis.UniversalOptions, error) {
 		Addrs: append([]string{opt.Addr}, extra...), MasterName: master, DB: opt.DB,
 		Username: opt.Username, Password: opt.Password, TLSConfig: opt.TLSConfig,
 		IsClusterMode: cluster == "true",
-		DialTimeout:   DialTimeout, ReadTimeout: IOTimeout, WriteTimeout: IOTimeout,
+		DialTimeout:   DialTimeout, ReadTimeout: IOTimeout, WriteTimeout: IOTimeout, PoolTimeout: DialTimeout,
 		MaxRetries: 1, DialerRetries: 1,
 	}, nil
 }
