@@ -15,9 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Failover tuning. A dead node costs a call about CallBudget at most (a
-// node that accepts but never answers: one more read timeout at worst); a
-// failover that completes within that window is not seen by the caller.
+// Failover tuning. A dead node costs a call about CallBudget at most, a
+// node that accepts but never answers two read timeouts (go-redis tries
+// twice); a failover that completes within CallBudget is not seen by the
+// caller.
 const (
 	// CallBudget bounds a call, its retries of transient failures (a
 	// refused dial, CLUSTERDOWN, TRYAGAIN, LOADING, ...) included, within
@@ -25,7 +26,7 @@ const (
 	CallBudget = time.Second
 	// Timeouts of one attempt.
 	DialTimeout = 400 * time.Millisecond
-	IOTimeout   = 500 * time.Millisecond
+	IOTimeout   = 400 * time.Millisecond
 )
 
 // NewRedisClient returns the client for PORTAL_REDIS_URL (see
@@ -167,13 +168,10 @@ func transient(err error) bool {
 		redis.IsMasterDownError(err), redis.IsReadOnlyError(err):
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true // a hung or unreachable node; the budget bounds the wait
-	}
-	// Errors of the connection pool ("redis: connection pool timeout") and
-	// of a dial given up by the pool's circuit breaker.
-	return strings.HasPrefix(err.Error(), "redis: connection pool")
+	// Not a timeout reading an answer: a node that accepts but does not
+	// answer has already cost the call its read timeout, and asking it
+	// again would only double that.
+	return false
 }
 
 // ping checks that client can serve every key. A Cluster is ready only if
