@@ -132,16 +132,14 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	clock := portal.SystemClock{}
 	var limiter portal.Limiter
 	if cfg.RedisURL != "" {
-		opt, err := session.RedisOptions(cfg.RedisURL)
+		client, err := session.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("PORTAL_REDIS_URL: %w", err)
 		}
-		failFast(opt)
-		a.redis = redis.NewUniversalClient(opt)
-		// The hash tag keeps a session and its user's index in one
-		// Cluster slot, as the session scripts touch both at once.
-		a.sessions = session.NewRedis(a.redis, "{portal}:", cfg.IdleTimeout, cfg.MaxAge)
+		a.redis = client
+		redis.SetLogger(session.RedisLogger(log))
+		a.sessions = session.NewRedis(a.redis, "portal:sess:", cfg.IdleTimeout, cfg.MaxAge)
 		limiter = session.NewRedisLimiter(a.redis, "portal:")
 		a.apq = querycache.NewRedis(a.redis, "portal:apq:", 24*time.Hour)
 	} else {
@@ -160,7 +158,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 			return nil, fmt.Errorf("PORTAL_SMTP_URL: %w", err)
 		}
 	}
-	a.worker = mail.NewWorker(db, sender, clock, mail.Options{}, log)
+	a.worker = mail.NewWorker(db, sender, clock, mail.Options{Lease: cfg.OutboxLease}, log)
 	pcfg := portal.DefaultConfig()
 	pcfg.PublicURL = cfg.PublicURL
 	pcfg.RoleChange = portal.RoleChangeMode(cfg.RoleChange)
@@ -169,15 +167,6 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate 
 	a.svc = portal.New(pcfg, db, a.sessions, limiter, clock, portal.NewHasher(hashers), box, log)
 	a.svc.Notify = a.worker.Notify
 	return a, nil
-}
-
-// failFast bounds what an unreachable Redis costs a request: two tries of
-// at most 400 ms each, so that even a Redis that accepts connections but
-// never answers is reported (503 SERVICE_UNAVAILABLE) within a second.
-func failFast(opt *redis.UniversalOptions) {
-	const d = 400 * time.Millisecond
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = d, d, d, d
-	opt.MaxRetries = 1
 }
 
 func (a *app) close() {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,12 +17,6 @@ import (
 	"github.com/clientportal/portal/internal/console"
 	"github.com/clientportal/portal/internal/portal"
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	bt.Shutdown()
-	os.Exit(code)
-}
 
 // TestBrowserFacingHeaders: every page and answer the server gives a
 // browser forbids MIME sniffing, referrers and framing, and has a strict

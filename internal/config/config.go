@@ -60,6 +60,10 @@ type Config struct {
 	// none (a frontend on another site; the cookie is then Secure, so the
 	// API must be served over HTTPS or from localhost).
 	CookieSameSite string `env:"PORTAL_COOKIE_SAMESITE" envDefault:"lax"`
+	// OutboxLease is how long a claim on queued emails lasts unless its
+	// holder renews it: how soon another instance sends the emails of one
+	// that died.
+	OutboxLease time.Duration `env:"PORTAL_OUTBOX_LEASE" envDefault:"20s"`
 }
 
 // Production reports whether PORTAL_ENV is production.
@@ -102,6 +106,8 @@ func (c *Config) check() error {
 		return bad("PORTAL_ADDR", "must not be empty")
 	case c.DatabaseURL == "":
 		return bad("PORTAL_DATABASE_URL", "must not be empty")
+	case c.OutboxLease < time.Second:
+		return bad("PORTAL_OUTBOX_LEASE", "must be at least 1s, not %s", c.OutboxLease)
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return bad("PORTAL_PUBLIC_URL", "must be an http(s) URL such as https://portal.example.com, not %q", c.PublicURL)

@@ -16,7 +16,8 @@ func TestDefaultsAreTheEmbeddedMode(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.DatabaseURL != "portal.db" || c.RedisURL != "" || c.SMTPURL != "" ||
 		c.PublicURL != "http://localhost:8080" || c.IdleTimeout != 5*time.Minute || c.MaxAge != 12*time.Hour ||
-		c.RoleChange != "next-login" || c.Env != "development" || c.Production() || !c.MigrateOnStart {
+		c.RoleChange != "next-login" || c.Env != "development" || c.Production() || !c.MigrateOnStart ||
+		c.OutboxLease != 20*time.Second {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -32,6 +33,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PORTAL_SESSION_IDLE_TIMEOUT": "soon"}, "PORTAL_SESSION_IDLE_TIMEOUT"},
 		{map[string]string{"PORTAL_SESSION_IDLE_TIMEOUT": "0s"}, "PORTAL_SESSION_IDLE_TIMEOUT"},
 		{map[string]string{"PORTAL_SESSION_MAX_AGE": "1m"}, "PORTAL_SESSION_MAX_AGE"},
+		{map[string]string{"PORTAL_OUTBOX_LEASE": "500ms"}, "PORTAL_OUTBOX_LEASE"},
+		{map[string]string{"PORTAL_OUTBOX_LEASE": "a while"}, "PORTAL_OUTBOX_LEASE"},
 		{map[string]string{"PORTAL_ROLE_CHANGE": "later"}, "PORTAL_ROLE_CHANGE"},
 		{map[string]string{"PORTAL_ENV": "staging"}, "PORTAL_ENV"},
 		{map[string]string{"PORTAL_PUBLIC_URL": "localhost"}, "PORTAL_PUBLIC_URL"},

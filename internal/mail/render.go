@@ -36,6 +36,9 @@ const expiryLayout = "Monday, 2 January 2006 at 15:04 UTC"
 // and ToName and Subject hold no control characters (no CR or LF), so
 // neither can add a header.
 type Message struct {
+	// ID identifies the message for its Message-ID header (the outbox
+	// id); empty: a random one.
+	ID      string
 	To      string
 	ToName  string
 	Subject string

@@ -29,6 +29,6 @@ func NewLog(l *slog.Logger) *Log {
 // Send logs m and never fails.
 func (s *Log) Send(ctx context.Context, m Message) error {
 	s.log.InfoContext(ctx, "email not sent (no SMTP server configured)",
-		"to", m.To, "subject", m.Subject, "link", m.Link)
+		"id", m.ID, "to", m.To, "subject", m.Subject, "link", m.Link)
 	return nil
 }

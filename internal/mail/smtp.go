@@ -8,6 +8,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -134,7 +135,11 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	msg.ToMailAddress(to)
 	msg.Subject(oneLine(m.Subject))
 	msg.SetDate()
-	msg.SetMessageID()
+	if m.ID != "" {
+		msg.SetMessageIDWithValue(messageID(m.ID, s.from.Address))
+	} else {
+		msg.SetMessageID()
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	if m.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
@@ -143,4 +148,15 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	return nil
+}
+
+// messageID is the Message-ID (without its angle brackets) of the message
+// with outbox id: the id, at the sender's domain. Every copy of one
+// message carries the same one (delivery is at-least-once).
+func messageID(id, from string) string {
+	domain := from[strings.LastIndexByte(from, '@')+1:]
+	if domain == "" || domain == from {
+		domain = "portal.invalid"
+	}
+	return id + "@" + domain
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clientportal/portal/internal/portal"
@@ -29,11 +30,14 @@ type OutboxMessage struct {
 }
 
 // Outbox is the store side of delivery, implemented by *store.DB. A claim
-// leases messages to one worker; the other methods record the outcome and
-// act only while that claim still holds (the attempts count is its
-// fencing token), else they return portal.ErrNotFound.
+// leases messages to one worker, which renews the lease while it works on
+// them; the other methods record the outcome and act only while that
+// claim still holds (the attempts count is its fencing token), else they
+// return portal.ErrNotFound.
 type Outbox interface {
 	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxMessage, error)
+	// Renew extends the claim's lease to until.
+	Renew(ctx context.Context, id string, attempts int, until time.Time) error
 	Held(ctx context.Context, id string, attempts int) (bool, error)
 	MarkSent(ctx context.Context, id string, attempts int, now time.Time) error
 	Retry(ctx context.Context, id string, attempts int, next time.Time, errText string) error
@@ -48,11 +52,14 @@ type Options struct {
 	Poll time.Duration
 	// Batch is how many messages one round claims (10).
 	Batch int
-	// Lease is how long a claim keeps other workers off a message (5m).
-	// A round stops sending once half of it has passed and each send is
-	// cut off at half of it, so it must comfortably exceed the sender's
-	// own timeout.
+	// Lease is how long a claim keeps other workers off a message unless
+	// it is renewed (20s). The worker renews the claims of its round every
+	// quarter of it while the round lasts, however long the sends take, so
+	// a live worker keeps its messages and a dead one's go to another
+	// worker once its lease lapses: delivery is at-least-once.
 	Lease time.Duration
+	// SendTimeout cuts off one send (30s).
+	SendTimeout time.Duration
 	// MaxAttempts, when above 0, is how many tries a message gets before
 	// it is marked failed. By default there is no such cap: a message is
 	// retried until the link it carries expires, so an SMTP outage
@@ -71,7 +78,8 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.Poll, 10*time.Second)
-	def(&o.Lease, 5*time.Minute)
+	def(&o.Lease, 20*time.Second)
+	def(&o.SendTimeout, 30*time.Second)
 	def(&o.BaseDelay, 5*time.Second)
 	def(&o.MaxDelay, 15*time.Minute)
 	if o.Batch <= 0 {
@@ -149,19 +157,23 @@ func (w *Worker) Tick(ctx context.Context) (sent int, err error) {
 }
 
 func (w *Worker) tick(ctx context.Context) (sent int, full bool, err error) {
-	start := w.clock.Now()
-	msgs, err := w.outbox.Claim(ctx, start, w.opts.Batch, w.opts.Lease)
+	msgs, err := w.outbox.Claim(ctx, w.clock.Now(), w.opts.Batch, w.opts.Lease)
 	if err != nil {
 		return 0, false, fmt.Errorf("claim outbox messages: %w", err)
 	}
+	if len(msgs) == 0 {
+		return 0, false, nil
+	}
+	r := newRound(msgs)
+	stop := w.keepClaims(ctx, r)
+	defer stop()
 	var errs []error
 	for i, m := range msgs {
-		// Stop when shutting down, or before the lease gets short.
-		if ctx.Err() != nil || w.clock.Now().Sub(start) > w.opts.Lease/2 {
-			errs = append(errs, w.release(ctx, msgs[i:]))
+		if ctx.Err() != nil { // shutting down
+			errs = append(errs, w.release(ctx, r, msgs[i:]))
 			break
 		}
-		ok, err := w.deliver(ctx, m)
+		ok, err := w.deliver(ctx, r, m)
 		if ok {
 			sent++
 		}
@@ -170,39 +182,107 @@ func (w *Worker) tick(ctx context.Context) (sent int, full bool, err error) {
 	return sent, len(msgs) == w.opts.Batch, errors.Join(errs...)
 }
 
+// round is the set of claims of one tick that are still open: claimed and
+// not yet resolved (sent, retried, failed or released). Its lock orders
+// renewals and resolutions, so a renewal never lands on a message after
+// its outcome was recorded (which would move a retry's time).
+type round struct {
+	mu   sync.Mutex
+	open map[string]int // id -> the claim's attempts
+}
+
+func newRound(msgs []OutboxMessage) *round {
+	r := &round{open: make(map[string]int, len(msgs))}
+	for _, m := range msgs {
+		r.open[m.ID] = m.Attempts
+	}
+	return r
+}
+
+// resolve closes m's claim by running record (MarkSent, Retry, ...).
+func (r *round) resolve(m OutboxMessage, record func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.open, m.ID)
+	return record()
+}
+
+// keepClaims renews the round's open claims every quarter lease until the
+// returned stop is called (and has waited for a renewal in progress).
+func (w *Worker) keepClaims(ctx context.Context, r *round) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(w.opts.Lease/4, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			w.renew(ctx, r)
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func (w *Worker) renew(ctx context.Context, r *round) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(w.opts.Lease/4, 100*time.Millisecond))
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until := w.clock.Now().Add(w.opts.Lease)
+	for id, attempts := range r.open {
+		err := w.outbox.Renew(bctx, id, attempts, until)
+		switch {
+		case errors.Is(err, portal.ErrNotFound):
+			// Cancelled, or the lease lapsed and another worker has it:
+			// deliver's Held check will find that before sending.
+			delete(r.open, id)
+		case err != nil:
+			w.log.WarnContext(ctx, "renew email claim failed; another worker may send it too", "id", id, "error", err)
+		}
+	}
+}
+
 // errLinkExpired: the email was not delivered before its link expired;
 // sending it now would only deliver a dead link.
 var errLinkExpired = errors.New("the link expired before the email could be delivered")
 
 // deliver tries one claimed message and records the outcome. ok: it was sent.
-func (w *Worker) deliver(ctx context.Context, m OutboxMessage) (ok bool, err error) {
+func (w *Worker) deliver(ctx context.Context, r *round, m OutboxMessage) (ok bool, err error) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	log := w.log.With("id", m.ID, "kind", string(m.Kind), "domain", domain(m.Recipient), "attempt", m.Attempts)
 
 	if m.Err != nil {
-		return false, w.fail(bctx, log, m, m.Err)
+		return false, w.fail(bctx, r, log, m, m.Err)
 	}
 	if exp := m.Email.ExpiresAt; !exp.IsZero() && !w.clock.Now().Before(exp) {
-		return false, w.fail(bctx, log, m, errLinkExpired)
+		return false, w.fail(bctx, r, log, m, errLinkExpired)
 	}
 	msg, err := Render(m.Email)
 	if err != nil {
-		return false, w.fail(bctx, log, m, err) // it would fail the same way every time
+		return false, w.fail(bctx, r, log, m, err) // it would fail the same way every time
 	}
+	// The Message-ID is the outbox id's: a copy sent again after a crash
+	// (delivery is at-least-once) is recognisably the same email.
+	msg.ID = m.ID
 	// A message claimed with others may have been cancelled (its link
 	// revoked) while those were sent: look again just before sending.
 	if held, err := w.outbox.Held(bctx, m.ID, m.Attempts); err != nil {
 		return false, fmt.Errorf("check email %s: %w", m.ID, err)
 	} else if !held {
+		_ = r.resolve(m, func() error { return nil }) // not ours any more
 		log.InfoContext(ctx, "email not sent: cancelled or claimed elsewhere")
 		return false, nil
 	}
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Lease/2)
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.SendTimeout)
 	err = w.sender.Send(sctx, msg)
 	scancel()
 	if err == nil {
-		err := w.outbox.MarkSent(bctx, m.ID, m.Attempts, w.clock.Now())
+		err := r.resolve(m, func() error { return w.outbox.MarkSent(bctx, m.ID, m.Attempts, w.clock.Now()) })
 		switch {
 		case errors.Is(err, portal.ErrNotFound):
 			log.WarnContext(ctx, "email sent after its claim ran out; it may be sent twice")
@@ -215,25 +295,28 @@ func (w *Worker) deliver(ctx context.Context, m OutboxMessage) (ok bool, err err
 		return true, nil
 	}
 	if w.opts.MaxAttempts > 0 && m.Attempts >= w.opts.MaxAttempts {
-		return false, w.fail(bctx, log, m, err)
+		return false, w.fail(bctx, r, log, m, err)
 	}
 	delay := Backoff(m.Attempts, w.opts.BaseDelay, w.opts.MaxDelay)
 	log.WarnContext(ctx, "email not sent; will retry", "error", err, "retry_in", delay)
-	return false, w.lost(log, "retry", w.outbox.Retry(bctx, m.ID, m.Attempts, w.clock.Now().Add(delay), err.Error()))
+	return false, w.lost(log, "retry", r.resolve(m, func() error {
+		return w.outbox.Retry(bctx, m.ID, m.Attempts, w.clock.Now().Add(delay), err.Error())
+	}))
 }
 
-func (w *Worker) fail(ctx context.Context, log *slog.Logger, m OutboxMessage, cause error) error {
+func (w *Worker) fail(ctx context.Context, r *round, log *slog.Logger, m OutboxMessage, cause error) error {
 	log.ErrorContext(ctx, "email delivery failed; giving up", "error", cause)
-	return w.lost(log, "fail", w.outbox.Fail(ctx, m.ID, m.Attempts, w.clock.Now(), cause.Error()))
+	return w.lost(log, "fail", r.resolve(m, func() error { return w.outbox.Fail(ctx, m.ID, m.Attempts, w.clock.Now(), cause.Error()) }))
 }
 
 // release gives back claimed messages that were not tried.
-func (w *Worker) release(ctx context.Context, msgs []OutboxMessage) error {
+func (w *Worker) release(ctx context.Context, r *round, msgs []OutboxMessage) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	var errs []error
 	for _, m := range msgs {
-		if err := w.outbox.Release(bctx, m.ID, m.Attempts, w.clock.Now()); err != nil && !errors.Is(err, portal.ErrNotFound) {
+		err := r.resolve(m, func() error { return w.outbox.Release(bctx, m.ID, m.Attempts, w.clock.Now()) })
+		if err != nil && !errors.Is(err, portal.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("release email %s: %w", m.ID, err))
 		}
 	}

@@ -140,6 +140,15 @@ func TestDeliveryRoundTrip(t *testing.T) {
 		if !strings.Contains(p.HTML, "Acme") {
 			t.Errorf("html part missing or wrong:\n%s", p.HTML)
 		}
+		// The Message-ID is derived from the outbox id, so a copy sent
+		// again after a crash is recognisably the same message.
+		var id string
+		if err := db.Bun().NewSelect().Table("outbox").Column("id").Scan(ctx, &id); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := p.Header.Get("Message-Id"), "<"+id+"@acme.example>"; got != want {
+			t.Errorf("Message-ID = %q, want %q", got, want)
+		}
 		link := linkRE.FindString(p.Text)
 		got, ok := strings.CutPrefix(link, publicURL+"/accept-invitation#token=")
 		if !ok {
@@ -529,6 +538,95 @@ func TestCancelledWhileClaimedIsNotSent(t *testing.T) {
 		}
 		if got := countStatus(t, db); got[store.OutboxCancelled] != 1 || got[store.OutboxSent] != 1 {
 			t.Fatalf("outbox: %v", got)
+		}
+	})
+}
+
+// A worker renews the lease of the messages it is working on, however
+// long the sends take: another worker polling all the while claims none
+// of them, and each is sent once.
+func TestLeaseRenewedWhileSending(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := portal.SystemClock{}
+		for _, to := range []string{"a@example.com", "b@example.com"} {
+			enqueue(t, db, invitation("u-"+to, to, newToken(), clock.Now()), clock.Now())
+		}
+		const lease = 400 * time.Millisecond
+		held := &blockingSender{started: make(chan string, 10), release: make(chan struct{})}
+		busy := mail.NewWorker(db, held, clock, mail.Options{Lease: lease}, slog.New(slog.DiscardHandler))
+		var other []string
+		var mu sync.Mutex
+		idle := mail.NewWorker(db, senderFunc(func(_ context.Context, m mail.Message) error {
+			mu.Lock()
+			other = append(other, m.To)
+			mu.Unlock()
+			return nil
+		}), clock, mail.Options{Lease: lease}, slog.New(slog.DiscardHandler))
+
+		done := make(chan int, 1)
+		go func() {
+			n, err := busy.Tick(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			done <- n
+		}()
+		<-held.started
+		// Four leases long, the other worker finds nothing to claim.
+		for start := time.Now(); time.Since(start) < 4*lease; time.Sleep(50 * time.Millisecond) {
+			if n, err := idle.Tick(context.Background()); err != nil || n != 0 {
+				t.Fatalf("the other worker sent %d (%v) while the first was busy", n, err)
+			}
+		}
+		close(held.release)
+		if n := <-done; n != 2 {
+			t.Fatalf("busy worker sent %d, want 2", n)
+		}
+		if len(other) != 0 || len(held.sent) != 2 {
+			t.Fatalf("busy worker sent %v, the other %v", held.sent, other)
+		}
+		if got := countStatus(t, db); got[store.OutboxSent] != 2 {
+			t.Fatalf("outbox: %v", got)
+		}
+	})
+}
+
+// A worker that dies mid-batch (it claimed, and then nothing: no send, no
+// renewal, no release) loses its messages to the next worker as soon as
+// its lease has run out, not before.
+func TestCrashedWorkersClaimLapses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := portal.SystemClock{}
+		for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+			enqueue(t, db, invitation("u-"+to, to, newToken(), clock.Now()), clock.Now())
+		}
+		const lease = 500 * time.Millisecond
+		claimed := time.Now()
+		if msgs, err := db.Claim(context.Background(), clock.Now(), 10, lease); err != nil || len(msgs) != 3 {
+			t.Fatalf("Claim = %d, %v", len(msgs), err)
+		}
+		sk := newSink(t)
+		w := mail.NewWorker(db, smtpTo(t, sk), clock, mail.Options{Lease: lease}, slog.New(slog.DiscardHandler))
+		sent := 0
+		for sent < 3 {
+			n, err := w.Tick(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 && time.Since(claimed) < lease {
+				t.Fatalf("sent %d messages %v after another worker claimed them", n, time.Since(claimed))
+			}
+			sent += n
+			if time.Since(claimed) > 10*lease {
+				t.Fatalf("only %d of 3 sent %v after the crash", sent, time.Since(claimed))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("sent %v after the dead worker's claim", time.Since(claimed).Round(time.Millisecond))
+		for to, n := range sk.perRecipient() {
+			if n != 1 {
+				t.Errorf("%s got %d copies", to, n)
+			}
 		}
 	})
 }

@@ -559,10 +559,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // testPrefix there.
 func testRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	url := os.Getenv("PORTAL_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
+	url := testRedisURL()
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatalf("PORTAL_TEST_REDIS_URL: %v", err)
@@ -593,4 +590,12 @@ func testPrefix(t *testing.T, client *redis.Client) string {
 		}
 	})
 	return prefix
+}
+
+// testRedisURL is PORTAL_TEST_REDIS_URL, default redis://127.0.0.1:6379/0.
+func testRedisURL() string {
+	if url := os.Getenv("PORTAL_TEST_REDIS_URL"); url != "" {
+		return url
+	}
+	return "redis://127.0.0.1:6379/0"
 }

@@ -21,6 +21,7 @@ func TestRedisOptions(t *testing.T) {
 		{"rediss://u:p%40ss@cache.example.com:6380", []string{"cache.example.com:6380"}, "", 0, "u", "p@ss", true, "*redis.Client"},
 		{"redis://n1:7000?addr=n2:7000&addr=n3:7000", []string{"n1:7000", "n2:7000", "n3:7000"}, "", 0, "", "", false, "*redis.ClusterClient"},
 		{"redis://s1:26379?addr=s2:26379&master_name=mymaster", []string{"s1:26379", "s2:26379"}, "mymaster", 0, "", "", false, "*redis.Client"},
+		{"redis://n1:7000?cluster=true", []string{"n1:7000"}, "", 0, "", "", false, "*redis.ClusterClient"},
 	}
 	for _, c := range cases {
 		o, err := RedisOptions(c.url)
@@ -42,7 +43,7 @@ func TestRedisOptions(t *testing.T) {
 		}
 		client.Close()
 	}
-	for _, bad := range []string{"redis://host:6379?bogus=1", "redis://host:notaport", "://"} {
+	for _, bad := range []string{"redis://host:6379?bogus=1", "redis://host:notaport", "://", "redis://n1:7000?cluster=yes"} {
 		if _, err := RedisOptions(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -66,8 +66,9 @@ func (s *DB) EnqueueEmail(ctx context.Context, e *portal.Email, now time.Time) e
 // attempts go up by one, in one transaction, so no other worker claims it
 // until the lease runs out. On PostgreSQL rows locked by a concurrent claim
 // are skipped (FOR UPDATE SKIP LOCKED); SQLite transactions are serialised.
-// The lease must outlast the sending of the whole batch, or a message may
-// be claimed (and sent) a second time.
+// The claimer renews the lease (Renew) while it works on the batch; a
+// claimer that stops renewing, e.g. because it died, loses the messages to
+// the next claim once the lease has run out.
 func (s *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]mail.OutboxMessage, error) {
 	var rows []outboxRow
 	err := s.inTx(ctx, func(idb bun.IDB) error {
@@ -126,6 +127,15 @@ func (s *DB) openPayload(id string, sealed []byte) (portal.Email, error) {
 // set attempts: pending, and not claimed again since.
 func claimed(q *bun.UpdateQuery, id string, attempts int) *bun.UpdateQuery {
 	return q.Where("id = ? AND status = ? AND attempts = ?", id, OutboxPending, attempts)
+}
+
+// Renew extends the lease of the claim that set attempts to until, so a
+// worker that is still busy with a message keeps it. portal.ErrNotFound:
+// the claim was lost (the message was cancelled, or the lease lapsed and
+// another claim followed).
+func (s *DB) Renew(ctx context.Context, id string, attempts int, until time.Time) error {
+	res, err := claimed(s.idb.NewUpdate().Table("outbox").Set("next_attempt_at = ?", until), id, attempts).Exec(ctx)
+	return affectedOne(res, err)
 }
 
 // Held reports whether the claim that set attempts still holds the

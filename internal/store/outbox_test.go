@@ -250,3 +250,35 @@ func show(s store.DeliveryState) string {
 	}
 	return fmt.Sprintf("{SentAt: %s, Failed: %v}", s.SentAt, s.Failed)
 }
+
+// Renew moves a held claim's lease on, and only a held claim's.
+func TestOutboxRenew(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Now().UTC().Truncate(time.Microsecond)
+		lease := 20 * time.Second
+		enqueue(t, db, testEmail(portal.EmailInvitation, "a", t0), t0)
+		m := claim(t, db, t0, 10, lease)[0]
+		// Renewed at +15s until +35s: not claimable at +25s, claimable at +35s.
+		if err := db.Renew(ctx, m.ID, m.Attempts, t0.Add(35*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if got := claim(t, db, t0.Add(25*time.Second), 10, lease); len(got) != 0 {
+			t.Fatalf("claimed a renewed message (%d)", len(got))
+		}
+		again := claim(t, db, t0.Add(35*time.Second), 10, lease)
+		if len(again) != 1 || again[0].Attempts != 2 {
+			t.Fatalf("after the renewed lease: %+v", again)
+		}
+		// The first claim is lost: it can renew nothing any more.
+		if err := db.Renew(ctx, m.ID, m.Attempts, t0.Add(time.Hour)); !errors.Is(err, portal.ErrNotFound) {
+			t.Fatalf("Renew of a lost claim: %v, want ErrNotFound", err)
+		}
+		if err := db.MarkSent(ctx, m.ID, again[0].Attempts, t0.Add(36*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Renew(ctx, m.ID, again[0].Attempts, t0.Add(time.Hour)); !errors.Is(err, portal.ErrNotFound) {
+			t.Fatalf("Renew of a sent message: %v, want ErrNotFound", err)
+		}
+	})
+}

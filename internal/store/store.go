@@ -108,17 +108,31 @@ func (s *DB) migrator() *migrate.Migrator {
 		migrate.WithTemplateData(map[string]bool{"Postgres": s.postgres}))
 }
 
-// Migrate applies every pending migration and returns their names. It
-// takes the migration lock, so concurrent starts don't migrate twice.
+// MigrationLock is the PostgreSQL advisory lock that serialises migration
+// runs across processes ("portal" in ASCII). It is session-level, held on a
+// connection of its own: if the holder dies its connection closes and
+// PostgreSQL releases the lock, so no lock outlives its holder. (bun's own
+// lock is a row in a table, which a crash leaves behind for good; it is
+// not used.)
+const MigrationLock int64 = 0x706f7274616c
+
+// Migrate applies every pending migration and returns their names. On
+// PostgreSQL it first takes MigrationLock, waiting while another process
+// (an instance starting at the same time, or `portal migrate`) holds it;
+// it then finds that process's work done and applies only what is still
+// pending. SQLite is one process's file: no lock is needed.
 func (s *DB) Migrate(ctx context.Context) ([]string, error) {
+	if s.postgres {
+		unlock, err := s.lockMigrations(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	m := s.migrator()
 	if err := m.Init(ctx); err != nil {
 		return nil, fmt.Errorf("migrate init: %w", err)
 	}
-	if err := m.Lock(ctx); err != nil {
-		return nil, fmt.Errorf("migrate lock: %w", err)
-	}
-	defer m.Unlock(ctx) //nolint:errcheck // the lock row is removed or the process exits
 	group, err := m.Migrate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -128,6 +142,34 @@ func (s *DB) Migrate(ctx context.Context) ([]string, error) {
 		names = append(names, mg.Name+"_"+mg.Comment)
 	}
 	return names, nil
+}
+
+// lockMigrations takes MigrationLock on a connection of its own and
+// returns the function that releases it.
+func (s *DB) lockMigrations(ctx context.Context) (unlock func(), err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate lock: %w", translate(err))
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", MigrationLock); err != nil {
+		discard(conn)
+		return nil, fmt.Errorf("migrate lock: %w", translate(err))
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock(?)", MigrationLock); err != nil {
+			discard(conn) // closing the session releases the lock
+			return
+		}
+		conn.Close()
+	}, nil
+}
+
+// discard closes conn's session instead of returning it to the pool.
+func discard(conn bun.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
 }
 
 // InTx runs fn in one transaction. On PostgreSQL the isolation level is
