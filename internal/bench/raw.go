@@ -40,7 +40,7 @@ const (
 )
 
 // The session store's key prefix in server.go.
-const sessionPrefix = "{portal}:"
+const sessionPrefix = "portal:sess:"
 
 type raw struct {
 	pool     *pgxpool.Pool
