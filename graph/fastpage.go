@@ -72,27 +72,39 @@ func (p pageWriter) aroundRootField(ctx context.Context, next graphql.RootResolv
 	if err != nil {
 		return next(ctx) // gqlgen reports it as it always does
 	}
-	w := &pageData{oc: oc, page: page, viewer: portal.ViewerFrom(ctx)}
-	if plan.inviters {
-		if w.inviters, err = p.inviters(ctx, page); err != nil {
-			return next(ctx)
-		}
-	}
-	if plan.delivery {
-		if w.failed, err = p.delivery(ctx, page); err != nil {
-			return next(ctx)
-		}
-	}
-	if plan.total {
-		if w.total, err = p.svc.TotalCount(ctx, page); err != nil {
-			return next(ctx)
-		}
+	w, err := p.load(ctx, oc, page, plan)
+	if err != nil {
+		return next(ctx)
 	}
 	b := make([]byte, 0, 1024+512*len(page.Users))
 	if b, ok := w.connection(b, rf.Field.Selections); ok {
 		return graphql.WriterFunc(func(out io.Writer) { _, _ = out.Write(b) })
 	}
 	return next(ctx)
+}
+
+// load fetches what plan says the selection needs beside the page: the
+// inviters and the delivery state of invitations (one query each) and the
+// total count.
+func (p pageWriter) load(ctx context.Context, oc *graphql.OperationContext, page *portal.UserPage, plan pagePlan) (*pageData, error) {
+	w := &pageData{oc: oc, page: page, viewer: portal.ViewerFrom(ctx)}
+	var err error
+	if plan.inviters {
+		if w.inviters, err = p.inviters(ctx, page); err != nil {
+			return nil, err
+		}
+	}
+	if plan.delivery {
+		if w.failed, err = p.delivery(ctx, page); err != nil {
+			return nil, err
+		}
+	}
+	if plan.total {
+		if w.total, err = p.svc.TotalCount(ctx, page); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 // me writes the me root field the same way.
@@ -106,16 +118,9 @@ func (p pageWriter) me(ctx context.Context, field graphql.CollectedField, oc *gr
 		return next(ctx)
 	}
 	page := &portal.UserPage{Users: []*portal.User{u}} // no Actions: computed for the one user
-	w := &pageData{oc: oc, page: page, viewer: portal.ViewerFrom(ctx)}
-	if plan.inviters {
-		if w.inviters, err = p.inviters(ctx, page); err != nil {
-			return next(ctx)
-		}
-	}
-	if plan.delivery {
-		if w.failed, err = p.delivery(ctx, page); err != nil {
-			return next(ctx)
-		}
+	w, err := p.load(ctx, oc, page, plan)
+	if err != nil {
+		return next(ctx)
 	}
 	b, ok := w.user(make([]byte, 0, 512), field.Selections, u, 0)
 	if !ok {
